@@ -1,0 +1,91 @@
+"""Command-line commands: `flask seed`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask
+from marshmallow import ValidationError
+
+from api.extensions import db
+from core import curation
+from core.errors import DomainError
+from schemas.inputs import OrganizationIn, ProgramIn, ServiceIn, TaxonomyFileIn
+
+SEED_DIR = Path(__file__).resolve().parent.parent / "seed_data"
+
+
+def load_directory(session, seed_dir: Path) -> dict[str, int]:
+    """Validate and upsert the seed files in `seed_dir`; the caller commits."""
+
+    def read(name: str, key: str, schema) -> list[dict]:
+        raw = json.loads((seed_dir / name).read_text(encoding="utf-8"))
+        try:
+            return schema.load(raw[key], many=True) if key else [schema.load(raw)]
+        except ValidationError as exc:
+            raise click.ClickException(f"{name}: invalid records: {json.dumps(exc.messages, default=str)}") from exc
+
+    taxonomy = read("taxonomy.json", "", TaxonomyFileIn())[0]
+    organizations = read("organizations.json", "organizations", OrganizationIn())
+    programs = read("programs.json", "programs", ProgramIn())
+    services = read("services.json", "services", ServiceIn())
+    try:
+        for record in taxonomy["taxonomies"]:
+            curation.save_taxonomy(session, record)
+        session.flush()
+        for record in _parents_first(taxonomy["taxonomy_terms"], "parent_id"):
+            curation.save_taxonomy_term(session, record)
+            session.flush()
+        for record in _parents_first(organizations, "parent_organization_id"):
+            curation.save_organization(session, record)
+            session.flush()
+        for record in programs:
+            curation.save_program(session, record)
+        session.flush()
+        for record in services:
+            curation.save_service(session, record)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} {json.dumps(exc.errors)}") from exc
+    return {
+        "taxonomy_terms": len(taxonomy["taxonomy_terms"]),
+        "organizations": len(organizations),
+        "programs": len(programs),
+        "services": len(services),
+    }
+
+
+def _parents_first(records: list[dict], parent_key: str) -> list[dict]:
+    """Order records so that each comes after the record it names as parent."""
+    by_id = {record["id"]: record for record in records}
+    ordered: list[dict] = []
+    seen: set = set()
+
+    def visit(record: dict, path: tuple = ()) -> None:
+        if record["id"] in seen:
+            return
+        if record["id"] in path:
+            raise click.ClickException(f"{parent_key} forms a cycle.")
+        parent = by_id.get(record.get(parent_key))
+        if parent is not None:
+            visit(parent, path + (record["id"],))
+        seen.add(record["id"])
+        ordered.append(record)
+
+    for record in records:
+        visit(record)
+    return ordered
+
+
+def register_commands(app: Flask) -> None:
+    @app.cli.command("seed")
+    @click.option("--dir", "seed_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SEED_DIR)
+    def seed(seed_dir: Path) -> None:
+        """Load the seed directory (idempotent: running it twice changes nothing)."""
+        try:
+            counts = load_directory(db.session, seed_dir)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        click.echo("Seeded " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")

@@ -1,0 +1,95 @@
+"""One JSON error envelope for every error the API returns.
+
+`{"code": 404, "status": "Not Found", "error": "not_found", "message": "...", "errors": {...}}`:
+`code` is the HTTP status, `error` a stable machine-readable name, `errors` the fields at
+fault for a 422. Messages never echo request values back.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from core.errors import Conflict, DomainError, InvalidData, NotFound
+
+log = logging.getLogger("occh.errors")
+
+ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422}
+
+
+def error_body(status: int, message: str, errors: dict | None = None) -> dict:
+    from http import HTTPStatus
+
+    body = {
+        "code": status,
+        "status": HTTPStatus(status).phrase,
+        "error": ERROR_NAMES.get(status, "error"),
+        "message": message,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _json_error(status: int, message: str, errors: dict | None = None, headers=None):
+    response = jsonify(error_body(status, message, errors))
+    response.status_code = status
+    if headers:
+        for key, value in headers:
+            if key.lower() != "content-type":
+                response.headers[key] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def handle_http(exc: HTTPException):
+        status = exc.code or 500
+        data = getattr(exc, "data", None) or {}
+        errors = data.get("messages") or data.get("errors")
+        message = data.get("message") or exc.description or ""
+        if status == 422 and not data.get("message"):
+            message = "The request has invalid fields; see errors."
+        headers = exc.get_response().headers.items() if status in (405, 429) else None
+        return _json_error(status, message, errors, headers)
+
+    @app.errorhandler(DomainError)
+    def handle_domain(exc: DomainError):
+        return _json_error(STATUS_OF.get(type(exc), 400), exc.message, exc.errors or None)
+
+    @app.errorhandler(IntegrityError)
+    def handle_integrity(exc: IntegrityError):
+        log.warning("integrity error", extra={"error_type": type(exc.orig).__name__})
+        return _json_error(409, "The change conflicts with existing data.")
+
+    @app.errorhandler(OperationalError)
+    def handle_operational(exc: OperationalError):
+        log.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
+        return _json_error(503, "The database is unavailable; try again shortly.", headers=[("Retry-After", "5")])
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        # The stack only: an exception's message may carry request values.
+        log.error("unhandled %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        return _json_error(500, "An unexpected error occurred.")

@@ -1,0 +1,55 @@
+"""Organizations: the hospital and its Office for Community Child Health."""
+import uuid
+
+from flask import jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.common import QUERY, page_response, session
+from core import directory
+from schemas.args import OrganizationArgs, OrganizationListArgs
+from schemas.hsds import OrganizationBriefSchema, OrganizationFullServiceSchema, OrganizationSchema, page_of
+
+blp = Blueprint("organizations", __name__, url_prefix="/organizations", description="Organizations.")
+
+OrganizationPage = page_of(OrganizationBriefSchema, "OrganizationPage")
+
+
+def _schema(full: bool, full_service: bool):
+    if full_service:
+        return OrganizationFullServiceSchema()
+    return OrganizationSchema() if full else OrganizationBriefSchema()
+
+
+@blp.route("")
+class Organizations(MethodView):
+    @blp.arguments(OrganizationListArgs, **QUERY)
+    @blp.response(200, OrganizationPage)
+    @blp.alt_response(422, description="A query parameter is invalid or unknown.")
+    def get(self, args):
+        """List organizations.
+
+        `full=true` nests phones, locations, programs and services;
+        `full_service=true` nests each service as a full record.
+        """
+        page = directory.list_organizations(
+            session(), args["page"], args["per_page"], args["full"], args["full_service"]
+        )
+        return page_response(page, _schema(args["full"], args["full_service"]))
+
+
+@blp.route("/<uuid:organization_id>")
+class OrganizationById(MethodView):
+    @blp.arguments(OrganizationArgs, **QUERY)
+    @blp.response(200, OrganizationSchema)
+    @blp.alt_response(404, description="No organization has this id.")
+    @blp.alt_response(422, description="A query parameter is invalid or unknown.")
+    def get(self, args, organization_id: uuid.UUID):
+        """Get an organization with its phones, locations, programs and services.
+
+        `full_service=true` nests each service as a full record.
+        """
+        organization = directory.get_organization(session(), organization_id, args["full_service"])
+        if args["full_service"]:
+            return jsonify(OrganizationFullServiceSchema().dump(organization))
+        return organization

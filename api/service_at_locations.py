@@ -1,0 +1,42 @@
+"""Services at locations: where a service is offered."""
+import uuid
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.common import QUERY, page_response, session
+from api.services import filters_from
+from core import directory
+from schemas.args import ServiceListArgs
+from schemas.hsds import ServiceAtLocationListItemSchema, ServiceAtLocationSchema, page_of
+
+blp = Blueprint(
+    "service_at_locations", __name__, url_prefix="/service_at_locations", description="Where services are offered."
+)
+
+ServiceAtLocationPage = page_of(ServiceAtLocationListItemSchema, "ServiceAtLocationPage")
+
+
+@blp.route("")
+class ServiceAtLocations(MethodView):
+    @blp.arguments(ServiceListArgs, **QUERY)
+    @blp.response(200, ServiceAtLocationPage)
+    @blp.alt_response(422, description="A query parameter is invalid or unknown.")
+    def get(self, args):
+        """List services at locations.
+
+        Takes the same filters as `GET /services`, applied to the service offered.
+        """
+        page = directory.list_service_at_locations(
+            session(), filters_from(args), args["page"], args["per_page"], args["full"]
+        )
+        return page_response(page, ServiceAtLocationSchema() if args["full"] else ServiceAtLocationListItemSchema())
+
+
+@blp.route("/<uuid:sal_id>")
+class ServiceAtLocationById(MethodView):
+    @blp.response(200, ServiceAtLocationSchema)
+    @blp.alt_response(404, description="No service at location has this id.")
+    def get(self, sal_id: uuid.UUID):
+        """Get a service at a location, with the location and the service."""
+        return directory.get_service_at_location(session(), sal_id)

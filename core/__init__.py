@@ -1,0 +1,1 @@
+"""Domain logic, free of Flask: functions take a SQLAlchemy Session and plain values."""

@@ -1,0 +1,27 @@
+"""Domain errors. The web layer maps each to one HTTP status in one place."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain logic raises on purpose."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, errors: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class InvalidData(DomainError):
+    """Input that is well-formed but breaks a rule (an unknown reference, say)."""
+
+    code = "invalid"

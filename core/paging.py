@@ -1,0 +1,47 @@
+"""Page-numbered slices of a query, in the shape of the HSDS `Page` envelope."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+
+@dataclass
+class Page:
+    contents: list[Any]
+    total_items: int
+    page_number: int
+    per_page: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, math.ceil(self.total_items / self.per_page)) if self.per_page else 1
+
+    @property
+    def envelope(self) -> dict:
+        return {
+            "total_items": self.total_items,
+            "total_pages": self.total_pages,
+            "page_number": self.page_number,
+            "size": len(self.contents),
+            "first_page": self.page_number == 1,
+            "last_page": self.page_number >= self.total_pages,
+            "empty": len(self.contents) == 0,
+            "contents": self.contents,
+            **self.extra,
+        }
+
+
+def count(session: Session, stmt: Select) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+
+
+def paginate(session: Session, stmt: Select, page: int, per_page: int) -> Page:
+    """Run `stmt` for one page; `stmt` selects ORM entities and carries its own order."""
+    total = count(session, stmt)
+    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(contents=list(rows), total_items=total, page_number=page, per_page=per_page)

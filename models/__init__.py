@@ -1,0 +1,45 @@
+"""SQLAlchemy 2.0 models of the directory, following Open Referral HSDS 3.0.
+
+No Flask import here: the web layer binds these models to its session.
+"""
+from models.base import Base, UTCDateTime, new_id, utcnow
+from models.directory import (
+    Address,
+    Attribute,
+    Contact,
+    Language,
+    Location,
+    Organization,
+    Phone,
+    Program,
+    ReferralContactPoint,
+    Schedule,
+    Service,
+    ServiceArea,
+    ServiceAreaTown,
+    ServiceAtLocation,
+)
+from models.taxonomy import Taxonomy, TaxonomyTerm
+
+__all__ = [
+    "Address",
+    "Attribute",
+    "Base",
+    "Contact",
+    "Language",
+    "Location",
+    "Organization",
+    "Phone",
+    "Program",
+    "ReferralContactPoint",
+    "Schedule",
+    "Service",
+    "ServiceArea",
+    "ServiceAreaTown",
+    "ServiceAtLocation",
+    "Taxonomy",
+    "TaxonomyTerm",
+    "UTCDateTime",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""marshmallow schemas: request arguments and response shapes. No database access."""

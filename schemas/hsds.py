@@ -1,0 +1,294 @@
+"""Response shapes of the HSDS 3.0 records.
+
+Empty values are left out, not sent as null: HSDS types are not nullable.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, post_dump
+
+from models.vocab import CONTACT_AUDIENCES, CONTACT_CHANNELS, CONTACT_PURPOSES, SERVICE_STATUSES
+
+
+def _is_empty(value) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+class HSDSSchema(Schema):
+    """Drops empty values from every dumped record."""
+
+    @post_dump
+    def drop_empty(self, data, **kwargs):
+        return {key: value for key, value in data.items() if not _is_empty(value)}
+
+
+class PhoneSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    organization_id = fields.UUID()
+    service_id = fields.UUID()
+    location_id = fields.UUID()
+    contact_id = fields.UUID()
+    service_at_location_id = fields.UUID()
+    number = fields.String(required=True)
+    extension = fields.Integer()
+    type = fields.String()
+    description = fields.String()
+
+
+class LanguageSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    service_id = fields.UUID()
+    location_id = fields.UUID()
+    phone_id = fields.UUID()
+    name = fields.String()
+    code = fields.String(metadata={"description": "ISO 639 language code."})
+    note = fields.String()
+
+
+class ScheduleSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    service_id = fields.UUID()
+    location_id = fields.UUID()
+    service_at_location_id = fields.UUID()
+    valid_from = fields.String()
+    valid_to = fields.String()
+    dtstart = fields.String()
+    until = fields.String()
+    wkst = fields.String()
+    freq = fields.String()
+    interval = fields.Integer()
+    byday = fields.String()
+    opens_at = fields.String()
+    closes_at = fields.String()
+    description = fields.String()
+    attending_type = fields.String()
+    notes = fields.String()
+
+
+class ContactSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    organization_id = fields.UUID()
+    service_id = fields.UUID()
+    service_at_location_id = fields.UUID()
+    location_id = fields.UUID()
+    name = fields.String()
+    title = fields.String()
+    department = fields.String()
+    email = fields.Email()
+    phones = fields.List(fields.Nested(PhoneSchema))
+
+
+class AddressSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    location_id = fields.UUID()
+    attention = fields.String()
+    address_1 = fields.String(required=True)
+    address_2 = fields.String()
+    city = fields.String(required=True)
+    region = fields.String()
+    state_province = fields.String(required=True)
+    postal_code = fields.String(required=True)
+    country = fields.String(required=True)
+    address_type = fields.String(required=True)
+
+
+class LocationSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    location_type = fields.String(required=True)
+    url = fields.URL()
+    organization_id = fields.UUID()
+    name = fields.String()
+    alternate_name = fields.String()
+    description = fields.String()
+    transportation = fields.String()
+    latitude = fields.Float()
+    longitude = fields.Float()
+    addresses = fields.List(fields.Nested(AddressSchema))
+    phones = fields.List(fields.Nested(PhoneSchema))
+    languages = fields.List(fields.Nested(LanguageSchema))
+
+
+class HL7CodingSchema(Schema):
+    system = fields.Constant("http://terminology.hl7.org/CodeSystem/service-type")
+    code = fields.String(attribute="hl7_service_type_code")
+    display = fields.String(attribute="hl7_service_type_display")
+
+
+class TaxonomySchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    uri = fields.URL()
+    version = fields.String()
+
+
+class TaxonomyTermSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    code = fields.String()
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    parent_id = fields.UUID()
+    taxonomy = fields.String()
+    language = fields.String()
+    taxonomy_id = fields.UUID()
+    term_uri = fields.URL()
+    hl7_service_type = fields.Method(
+        "_hl7",
+        metadata={"description": "Extension: the HL7 FHIR service-type code this category maps to, if any."},
+    )
+
+    def _hl7(self, term):
+        if not getattr(term, "hl7_service_type_code", None):
+            return None
+        return HL7CodingSchema().dump(term)
+
+
+class TaxonomyTermDetailSchema(TaxonomyTermSchema):
+    taxonomy_detail = fields.Nested(TaxonomySchema)
+
+
+class AttributeSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    link_id = fields.UUID()
+    taxonomy_term_id = fields.UUID()
+    link_type = fields.String()
+    link_entity = fields.String()
+    value = fields.String()
+    taxonomy_term = fields.Nested(TaxonomyTermSchema)
+
+
+class ServiceAreaSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    service_id = fields.UUID()
+    name = fields.String()
+    description = fields.String()
+    extent = fields.String()
+    extent_type = fields.String()
+    uri = fields.String()
+
+
+class ReferralContactPointSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    service_id = fields.UUID(required=True)
+    channel = fields.String(required=True, metadata={"enum": list(CONTACT_CHANNELS)})
+    value = fields.String(required=True, metadata={"description": "Phone number, e-mail address, URL or place."})
+    audience = fields.String(required=True, metadata={"enum": list(CONTACT_AUDIENCES)})
+    purpose = fields.String(required=True, metadata={"enum": list(CONTACT_PURPOSES)})
+    instructions = fields.String()
+
+
+class OrganizationBriefSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    alternate_name = fields.String()
+    description = fields.String(required=True)
+    email = fields.Email()
+    website = fields.URL()
+    parent_organization_id = fields.UUID()
+
+
+class ProgramBriefSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    organization_id = fields.UUID()
+    name = fields.String(required=True)
+    alternate_name = fields.String()
+    description = fields.String(required=True)
+    slug = fields.String(metadata={"description": "Extension: a readable, stable key, e.g. `help-me-grow`."})
+
+
+class ServiceBriefSchema(HSDSSchema):
+    """The service's own fields, as in the HSDS service list."""
+
+    id = fields.UUID(required=True)
+    organization_id = fields.UUID()
+    program_id = fields.UUID()
+    name = fields.String(required=True)
+    alternate_name = fields.String()
+    description = fields.String()
+    url = fields.URL()
+    email = fields.Email()
+    status = fields.String(required=True, metadata={"enum": list(SERVICE_STATUSES)})
+    interpretation_services = fields.String()
+    application_process = fields.String()
+    fees_description = fields.String()
+    eligibility_description = fields.String()
+    minimum_age = fields.Float()
+    maximum_age = fields.Float()
+    alert = fields.String()
+    last_modified = fields.DateTime(format="iso")
+    accepts_referrals = fields.Boolean(
+        metadata={"description": "Extension: whether the service takes referrals of a child."}
+    )
+
+
+class ServiceListItemSchema(ServiceBriefSchema):
+    organization = fields.Nested(OrganizationBriefSchema)
+    program = fields.Nested(ProgramBriefSchema)
+
+
+class ServiceAtLocationBriefSchema(HSDSSchema):
+    id = fields.UUID(required=True)
+    service_id = fields.UUID()
+    location_id = fields.UUID()
+    description = fields.String()
+    location = fields.Nested(LocationSchema)
+
+
+class ServiceSchema(ServiceListItemSchema):
+    """A full service record with every nested record."""
+
+    phones = fields.List(fields.Nested(PhoneSchema))
+    schedules = fields.List(fields.Nested(ScheduleSchema))
+    service_areas = fields.List(fields.Nested(ServiceAreaSchema))
+    service_at_locations = fields.List(fields.Nested(ServiceAtLocationBriefSchema))
+    languages = fields.List(fields.Nested(LanguageSchema))
+    contacts = fields.List(fields.Nested(ContactSchema))
+    attributes = fields.List(fields.Nested(AttributeSchema))
+    referral_contact_points = fields.List(
+        fields.Nested(ReferralContactPointSchema),
+        metadata={"description": "Extension: who to contact to refer a child to this service, and how."},
+    )
+
+
+class ServiceAtLocationListItemSchema(ServiceAtLocationBriefSchema):
+    service = fields.Nested(ServiceBriefSchema)
+
+
+class ServiceAtLocationSchema(ServiceAtLocationListItemSchema):
+    phones = fields.List(fields.Nested(PhoneSchema))
+    contacts = fields.List(fields.Nested(ContactSchema))
+    schedules = fields.List(fields.Nested(ScheduleSchema))
+
+
+class OrganizationSchema(OrganizationBriefSchema):
+    phones = fields.List(fields.Nested(PhoneSchema))
+    contacts = fields.List(fields.Nested(ContactSchema))
+    locations = fields.List(fields.Nested(LocationSchema))
+    programs = fields.List(fields.Nested(ProgramBriefSchema))
+    services = fields.List(fields.Nested(ServiceBriefSchema))
+
+
+class OrganizationFullServiceSchema(OrganizationSchema):
+    services = fields.List(fields.Nested(ServiceSchema))
+
+
+class ProgramSchema(ProgramBriefSchema):
+    organization = fields.Nested(OrganizationBriefSchema)
+    services = fields.List(fields.Nested(ServiceBriefSchema))
+    last_modified = fields.DateTime(format="iso")
+
+
+class PageSchema(Schema):
+    """The HSDS `Page` envelope around every list."""
+
+    total_items = fields.Integer(required=True)
+    total_pages = fields.Integer(required=True)
+    page_number = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    first_page = fields.Boolean(required=True)
+    last_page = fields.Boolean(required=True)
+    empty = fields.Boolean(required=True)
+
+
+def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
+    """A `Page` schema whose `contents` holds items of `item_schema`."""
+    return type(name, (PageSchema,), {"contents": fields.List(fields.Nested(item_schema), required=True)})

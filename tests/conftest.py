@@ -1,0 +1,157 @@
+"""Fixtures: every test runs against SQLite and against the real PostgreSQL server.
+
+A migrated, seeded template database is built once per engine; each test gets its own copy
+(a file copy for SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL). Under `CI=true` an
+unreachable PostgreSQL fails the run; elsewhere its tests are skipped with the reason shown.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+
+import psycopg
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
+
+from api import create_app
+from api.cli import load_directory
+from api.config import TestConfig
+from api.extensions import db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ENGINES = ["sqlite", "postgresql"]
+_counter = itertools.count()
+
+
+def _pg_admin():
+    url = make_url(PG_URL)
+    return psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database,
+        autocommit=True, connect_timeout=5,
+    )
+
+
+def _pg_url_for(name: str) -> str:
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def build_app(database_url: str, seed: bool = True):
+    app = create_app(TestConfig(database_url))
+    with app.app_context():
+        upgrade()
+        if seed:
+            load_directory(db.session, __import__("api.cli", fromlist=["SEED_DIR"]).SEED_DIR)
+            db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return app
+
+
+class SqliteTemplates:
+    def __init__(self, tmp_path_factory):
+        self.root = tmp_path_factory.mktemp("sqlite")
+        self.templates: dict[bool, str] = {}
+
+    def new_database(self, seed: bool) -> tuple[str, callable]:
+        if seed not in self.templates:
+            path = self.root / f"template-{int(seed)}.db"
+            build_app(f"sqlite:///{path}", seed)
+            self.templates[seed] = str(path)
+        path = self.root / f"test-{next(_counter)}.db"
+        shutil.copyfile(self.templates[seed], path)
+        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+
+
+class PostgresTemplates:
+    def __init__(self):
+        self.prefix = f"occh_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.templates: dict[bool, str] = {}
+
+    def new_database(self, seed: bool) -> tuple[str, callable]:
+        with _pg_admin() as conn:
+            if seed not in self.templates:
+                name = f"{self.prefix}_tmpl{int(seed)}"
+                conn.execute(f'CREATE DATABASE "{name}"')
+                build_app(_pg_url_for(name), seed)
+                self.templates[seed] = name
+            name = f"{self.prefix}_t{next(_counter)}"
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.templates[seed]}"')
+
+        def drop():
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        return _pg_url_for(name), drop
+
+    def close(self):
+        with _pg_admin() as conn:
+            for name in self.templates.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_templates():
+    try:
+        _pg_admin().close()
+    except psycopg.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {make_url(PG_URL).host} is unreachable in CI: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL is unreachable: {exc}")
+    templates = PostgresTemplates()
+    yield templates
+    templates.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory):
+    return SqliteTemplates(tmp_path_factory)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return request.param
+
+
+def _database(request, engine: str, seed: bool):
+    templates = (
+        request.getfixturevalue("pg_templates") if engine == "postgresql" else request.getfixturevalue("sqlite_templates")
+    )
+    return templates.new_database(seed)
+
+
+@pytest.fixture
+def app(request, engine):
+    """The app on its own migrated and seeded database."""
+    url, drop = _database(request, engine, seed=True)
+    application = create_app(TestConfig(url))
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+@pytest.fixture
+def empty_app(request, engine):
+    """The app on its own migrated database with no data."""
+    url, drop = _database(request, engine, seed=False)
+    application = create_app(TestConfig(url))
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
