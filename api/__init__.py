@@ -4,12 +4,24 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from sqlalchemy import event
 
 from api.config import Config
 from api.errors import register_error_handlers
 from api.extensions import api, cors, db, migrate
+from core.geo import distance_m
 
 ROOT_PATH = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def prepare_sqlite_connection(dbapi_connection, connection_record) -> None:
+    """SQLite: the distance function PostgreSQL gets from the migration, WAL for concurrent
+    readers, and a wait instead of an error when another process holds the write lock."""
+    dbapi_connection.create_function("distance_m", 4, distance_m, deterministic=True)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 def create_app(config: type[Config] | Config = Config) -> Flask:
@@ -19,6 +31,9 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     app.json.sort_keys = False
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", prepare_sqlite_connection)
     migrate.init_app(app, db, directory=str(ROOT_PATH / "migrations"), render_as_batch=True)
     cors.init_app(
         app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, expose_headers=["Location", "ETag", "Link"]

@@ -62,6 +62,18 @@ def _json_error(status: int, message: str, errors: dict | None = None, headers=N
     return response
 
 
+def database_unavailable(exc: OperationalError) -> bool:
+    """A lost or refused connection, or a locked SQLite file: worth a retry (503), unlike
+    a mistake in a query (500)."""
+    if exc.connection_invalidated:
+        return True
+    message = str(exc.orig).lower()
+    return any(
+        phrase in message
+        for phrase in ("database is locked", "connection", "server closed", "terminating", "could not connect", "unable to open")
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):
@@ -85,7 +97,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def handle_operational(exc: OperationalError):
-        log.error("database unavailable", extra={"error_type": type(exc.orig).__name__})
+        if not database_unavailable(exc):
+            return handle_unexpected(exc)
+        log.error("database unavailable: %s", type(exc.orig).__name__)
         return _json_error(503, "The database is unavailable; try again shortly.", headers=[("Retry-After", "5")])
 
     @app.errorhandler(Exception)

@@ -18,8 +18,14 @@ class Programs(MethodView):
     @blp.response(200, ProgramPage)
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
-        """List programs, each with its organization and services, sorted by name."""
-        page = directory.list_programs(session(), args["organization_id"], args["page"], args["per_page"])
+        """List programs, each with its organization and services.
+
+        Sorted by name; with `search`, the programs whose active services match the words,
+        best match first.
+        """
+        page = directory.list_programs(
+            session(), args["organization_id"], args["page"], args["per_page"], args.get("search")
+        )
         return page_response(page, ProgramSchema())
 
 

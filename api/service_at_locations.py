@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api.common import QUERY, page_response, session
-from api.services import filters_from
+from api.services import query_from
 from core import directory
 from schemas.args import ServiceListArgs
 from schemas.hsds import ServiceAtLocationListItemSchema, ServiceAtLocationSchema, page_of
@@ -23,12 +23,13 @@ class ServiceAtLocations(MethodView):
     @blp.response(200, ServiceAtLocationPage)
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
-        """List services at locations.
+        """List or search services at locations.
 
-        Takes the same filters as `GET /services`, applied to the service offered.
+        Takes the same search, filters, point and sort as `GET /services`, applied to the
+        service offered; `distance` is measured to this location's service.
         """
         page = directory.list_service_at_locations(
-            session(), filters_from(args), args["page"], args["per_page"], args["full"]
+            session(), query_from(args), args["page"], args["per_page"], args["full"]
         )
         return page_response(page, ServiceAtLocationSchema() if args["full"] else ServiceAtLocationListItemSchema())
 

@@ -2,10 +2,10 @@
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from api.common import QUERY, page_response, session
-from core import directory
+from core import directory, geo
 from schemas.args import ServiceListArgs
 from schemas.hsds import ServiceListItemSchema, ServiceSchema, page_of
 
@@ -14,14 +14,35 @@ blp = Blueprint("services", __name__, url_prefix="/services", description="Servi
 ServicePage = page_of(ServiceListItemSchema, "ServicePage")
 
 
-def filters_from(args: dict) -> directory.ServiceFilters:
-    return directory.ServiceFilters(
+def query_from(args: dict) -> directory.ServiceQuery:
+    """The domain query a list request's arguments describe."""
+    filters = directory.ServiceFilters(
         organization_ids=args["organization_id"],
         program_ids=args["program_id"],
         taxonomy_term_ids=args["taxonomy_term_id"],
+        categories=args["category"],
         taxonomy_ids=args["taxonomy_id"],
         statuses=args["status"],
         modified_after=args.get("modified_after"),
+        ages=args["age"] + [months / 12 for months in args["age_months"]],
+        towns=args["town"],
+        postcodes=args["postcode"],
+        languages=args["language"],
+    )
+    point = None
+    if "lat" in args:
+        point = geo.Place("point", args["lat"], args["lon"])
+    elif args["postcode"] and (args.get("proximity") or args.get("sort") == "distance"):
+        point = geo.zip_place(args["postcode"][0])
+        if point is None:
+            abort(422, message="Unknown Connecticut ZIP code.", errors={"query": {"postcode": ["Not a Connecticut ZIP code."]}})
+    return directory.ServiceQuery(
+        filters=filters,
+        search=args.get("search"),
+        point=point,
+        proximity_m=args.get("proximity"),
+        sort=args.get("sort"),
+        facets=list(dict.fromkeys(args["facets"])),
     )
 
 
@@ -31,14 +52,22 @@ class Services(MethodView):
     @blp.response(200, ServicePage)
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
-        """List services.
+        """List or search services.
 
-        Active services by default, sorted by name. Filters combine with AND; a filter
-        repeated (`?program_id=a&program_id=b`) matches any of its values. A category filter
-        also matches every category below it. With `full=true` each service is the full
-        nested record, as `GET /services/{id}` returns it.
+        Active services by default. With `search`, services are ranked by relevance: words
+        are stemmed ("inspections" finds "inspection"), everyday phrases are widened by a
+        synonym table ("peeling paint" finds lead services), and typos are forgiven
+        ("asthama"). Filters combine with AND; a filter repeated (`?program_id=a&program_id=b`)
+        matches any of its values. A category filter also matches every category below it.
+        `town` and `postcode` keep the services whose service area covers the place
+        (statewide services cover every Connecticut town). With a point (`lat`+`lon`, or one
+        `postcode`) and `proximity` (metres) or `sort=distance`, each result carries
+        `distance` in metres to its nearest location. `facets=category,town,language,program`
+        adds counts under `facets`, each respecting every other filter. With `full=true` each
+        service is the full nested record.
         """
-        page = directory.list_services(session(), filters_from(args), args["page"], args["per_page"], args["full"])
+        query = query_from(args)
+        page = directory.list_services(session(), query, args["page"], args["per_page"], args["full"])
         return page_response(page, ServiceSchema() if args["full"] else ServiceListItemSchema())
 
 

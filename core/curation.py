@@ -12,6 +12,8 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import search
+from core.directory import term_and_descendants
 from core.errors import InvalidData
 from models import (
     Address,
@@ -27,6 +29,7 @@ from models import (
     ServiceArea,
     ServiceAreaTown,
     ServiceAtLocation,
+    ServiceSearch,
     Taxonomy,
     TaxonomyTerm,
     utcnow,
@@ -104,7 +107,14 @@ def save_taxonomy_term(session: Session, data: dict) -> TaxonomyTerm:
         hl7_service_type_code=hl7.get("code"),
         hl7_service_type_display=hl7.get("display"),
     )
-    term, _ = _upsert(session, TaxonomyTerm, data["id"], values)
+    term, changed = _upsert(session, TaxonomyTerm, data["id"], values)
+    if changed:
+        session.flush()
+        below = term_and_descendants([term.id])
+        search.reindex(
+            session,
+            select(Attribute.link_id).where(Attribute.link_entity == "service", Attribute.taxonomy_term_id.in_(below)),
+        )
     return term
 
 
@@ -129,6 +139,8 @@ def save_organization(session: Session, data: dict) -> Organization:
         changed |= _save_location(session, location, organization.id)
     if changed:
         organization.last_modified = utcnow()
+        session.flush()
+        search.reindex(session, select(Service.id).where(Service.organization_id == organization.id))
     return organization
 
 
@@ -140,6 +152,8 @@ def save_program(session: Session, data: dict) -> Program:
     program, changed = _upsert(session, Program, data["id"], _own_fields(Program, data))
     if changed:
         program.last_modified = utcnow()
+        session.flush()
+        search.reindex(session, select(Service.id).where(Service.program_id == program.id))
     return program
 
 
@@ -180,6 +194,8 @@ def save_service(session: Session, data: dict) -> Service:
     if changed:
         service.last_modified = utcnow()
     session.flush()
+    if changed or session.scalar(select(ServiceSearch.id).where(ServiceSearch.service_id == sid)) is None:
+        search.index_service(session, sid)
     return service
 
 

@@ -19,6 +19,7 @@ from models.directory import (
     ServiceAreaTown,
     ServiceAtLocation,
 )
+from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
 
 __all__ = [
@@ -33,10 +34,14 @@ __all__ = [
     "Program",
     "ReferralContactPoint",
     "Schedule",
+    "SearchWord",
+    "SearchWordVariant",
     "Service",
     "ServiceArea",
     "ServiceAreaTown",
     "ServiceAtLocation",
+    "ServicePoint",
+    "ServiceSearch",
     "Taxonomy",
     "TaxonomyTerm",
     "UTCDateTime",

@@ -223,6 +223,9 @@ class ServiceBriefSchema(HSDSSchema):
 class ServiceListItemSchema(ServiceBriefSchema):
     organization = fields.Nested(OrganizationBriefSchema)
     program = fields.Nested(ProgramBriefSchema)
+    distance = fields.Float(
+        metadata={"description": "Extension: metres from the query point to the nearest location (near-me queries)."}
+    )
 
 
 class ServiceAtLocationBriefSchema(HSDSSchema):
@@ -251,6 +254,9 @@ class ServiceSchema(ServiceListItemSchema):
 
 class ServiceAtLocationListItemSchema(ServiceAtLocationBriefSchema):
     service = fields.Nested(ServiceBriefSchema)
+    distance = fields.Float(
+        metadata={"description": "Extension: metres from the query point to the service's nearest location."}
+    )
 
 
 class ServiceAtLocationSchema(ServiceAtLocationListItemSchema):
@@ -289,6 +295,27 @@ class PageSchema(Schema):
     empty = fields.Boolean(required=True)
 
 
+class FacetValueSchema(Schema):
+    value = fields.String(required=True, metadata={"description": "Category code, town, language code or program slug."})
+    id = fields.String(metadata={"description": "The category's or program's id."})
+    name = fields.String()
+    count = fields.Integer(required=True)
+
+
+class FacetsSchema(Schema):
+    category = fields.List(fields.Nested(FacetValueSchema))
+    town = fields.List(fields.Nested(FacetValueSchema))
+    language = fields.List(fields.Nested(FacetValueSchema))
+    program = fields.List(fields.Nested(FacetValueSchema))
+
+
 def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
     """A `Page` schema whose `contents` holds items of `item_schema`."""
-    return type(name, (PageSchema,), {"contents": fields.List(fields.Nested(item_schema), required=True)})
+    return type(
+        name,
+        (PageSchema,),
+        {
+            "contents": fields.List(fields.Nested(item_schema), required=True),
+            "facets": fields.Nested(FacetsSchema, metadata={"description": "Counts, when `facets` was asked for."}),
+        },
+    )
