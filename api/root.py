@@ -28,3 +28,15 @@ class ApiMeta(MethodView):
             "profile": current_app.config["HSDS_PROFILE_URL"] or base + url_for("api-docs.openapi_swagger_ui"),
             "openapi_url": base + url_for("api-docs.openapi_json"),
         }
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"description": "`ok` while the process serves requests."})
+
+
+@blp.route("healthz")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self):
+        """Liveness: the process is up. Touches no database."""
+        return {"status": "ok"}
