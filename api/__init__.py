@@ -35,14 +35,41 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", prepare_sqlite_connection)
     migrate.init_app(app, db, directory=str(ROOT_PATH / "migrations"), render_as_batch=True)
+    private = {"origins": app.config["CORS_ORIGINS"], "send_wildcard": False, "vary_header": True}
     cors.init_app(
-        app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, expose_headers=["Location", "ETag", "Link"]
+        app,
+        # Referral data only to the configured origins; the public directory to any.
+        resources={r"/referrals.*": private, r"/webhooks.*": private, r"/.*": {"origins": "*", "send_wildcard": True}},
+        expose_headers=["Location", "ETag", "Link"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
     )
     api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
 
-    from api import docs, organizations, programs, referral_contact_points, root, service_at_locations, services, taxonomies
+    from api import (
+        docs,
+        organizations,
+        programs,
+        referral_contact_points,
+        referrals,
+        root,
+        service_at_locations,
+        services,
+        taxonomies,
+        webhooks,
+    )
 
-    for module in (root, services, service_at_locations, organizations, programs, taxonomies, referral_contact_points):
+    for module in (
+        root,
+        services,
+        service_at_locations,
+        organizations,
+        programs,
+        taxonomies,
+        referral_contact_points,
+        referrals,
+        webhooks,
+    ):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.assets)
 

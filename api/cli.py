@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from api.extensions import db
-from core import curation
+from core import clients, curation, webhooks
 from core.errors import DomainError
 from schemas.inputs import OrganizationIn, ProgramIn, ServiceIn, TaxonomyFileIn
 
@@ -77,7 +78,60 @@ def _parents_first(records: list[dict], parent_key: str) -> list[dict]:
     return ordered
 
 
+clients_cli = AppGroup("clients", help="API clients and their keys.")
+webhooks_cli = AppGroup("webhooks", help="Webhook delivery.")
+
+
+@clients_cli.command("create")
+@click.option("--name", required=True, help="Who the key is for, e.g. 'Hartford Pediatrics'.")
+@click.option("--scopes", required=True, help="Comma-separated: referrals:submit, referrals:manage, directory:write.")
+@click.option("--program", "programs", multiple=True, help="Slug of a program this client manages (repeatable).")
+def create_client_command(name: str, scopes: str, programs: tuple[str, ...]) -> None:
+    """Create a client; its secret key is printed once, on the last line."""
+    try:
+        new = clients.create_client(db.session, name, [s.strip() for s in scopes.split(",") if s.strip()], list(programs))
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created client {new.client.id} ({new.client.name}) with scopes {new.client.scopes}.")
+    click.echo("The key is shown only now; store it safely:")
+    click.echo(new.key)
+
+
+@clients_cli.command("revoke")
+@click.argument("client_id", type=click.UUID)
+def revoke_client_command(client_id) -> None:
+    """Revoke a client's key at once."""
+    try:
+        client = clients.revoke_client(db.session, client_id)
+        db.session.commit()
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Revoked {client.id} ({client.name}).")
+
+
+@clients_cli.command("list")
+def list_clients_command() -> None:
+    """List clients: id, name, scopes, programs, status (never keys)."""
+    for client in clients.list_clients(db.session):
+        state = "revoked" if client.revoked_at else "active"
+        programs = ",".join(sorted(str(p) for p in client.program_ids)) or "-"
+        click.echo(f"{client.id}  {state:7}  {client.scopes:40}  {programs}  {client.name}")
+
+
+@webhooks_cli.command("run")
+@click.option("--once", is_flag=True, help="One pass over the due deliveries, then exit.")
+def run_webhooks_command(once: bool) -> None:
+    """Deliver due webhook events, retrying failures with exponential backoff."""
+    attempted = webhooks.run(lambda: db.session, once=once)
+    click.echo(f"Attempted {attempted} deliveries.")
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(clients_cli)
+    app.cli.add_command(webhooks_cli)
+
     @app.cli.command("seed")
     @click.option("--dir", "seed_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SEED_DIR)
     def seed(seed_dir: Path) -> None:

@@ -13,7 +13,7 @@ from flask import Flask, jsonify
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import Conflict, DomainError, InvalidData, NotFound
+from core.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound, PreconditionFailed
 
 log = logging.getLogger("occh.errors")
 
@@ -35,7 +35,7 @@ ERROR_NAMES = {
     503: "service_unavailable",
 }
 
-STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422}
+STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422, Forbidden: 403, PreconditionFailed: 412}
 
 
 def error_body(status: int, message: str, errors: dict | None = None) -> dict:
@@ -83,12 +83,14 @@ def register_error_handlers(app: Flask) -> None:
         message = data.get("message") or exc.description or ""
         if status == 422 and not data.get("message"):
             message = "The request has invalid fields; see errors."
-        headers = exc.get_response().headers.items() if status in (405, 429) else None
+        headers = list(exc.get_response().headers.items()) if status in (405, 429) else []
+        headers += list((data.get("headers") or {}).items())
         return _json_error(status, message, errors, headers)
 
     @app.errorhandler(DomainError)
     def handle_domain(exc: DomainError):
-        return _json_error(STATUS_OF.get(type(exc), 400), exc.message, exc.errors or None)
+        status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
+        return _json_error(status, exc.message, exc.errors or None)
 
     @app.errorhandler(IntegrityError)
     def handle_integrity(exc: IntegrityError):

@@ -25,3 +25,21 @@ class InvalidData(DomainError):
     """Input that is well-formed but breaks a rule (an unknown reference, say)."""
 
     code = "invalid"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class InvalidTransition(Conflict):
+    """A status change the lifecycle does not allow from the current status."""
+
+    code = "invalid_transition"
+
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message, {"allowed": allowed})
+        self.allowed = allowed
+
+
+class PreconditionFailed(DomainError):
+    code = "precondition_failed"

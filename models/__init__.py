@@ -19,10 +19,30 @@ from models.directory import (
     ServiceAreaTown,
     ServiceAtLocation,
 )
+from models.referrals import (
+    ApiClient,
+    ApiClientProgram,
+    AuditEntry,
+    DeliveryAttempt,
+    IdempotencyKey,
+    Referral,
+    ReferralEvent,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
 
 __all__ = [
+    "ApiClient",
+    "ApiClientProgram",
+    "AuditEntry",
+    "DeliveryAttempt",
+    "IdempotencyKey",
+    "Referral",
+    "ReferralEvent",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "Address",
     "Attribute",
     "Base",

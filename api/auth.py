@@ -1,0 +1,40 @@
+"""API keys: `Authorization: Bearer KEY`. No key or a wrong key: 401; a key without the
+scope: 403. The key is never logged or echoed."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+from flask_smorest import abort
+
+from api.extensions import db
+from core.clients import authenticate
+from models import ApiClient
+
+BEARER = [{"bearerAuth": []}]
+
+
+def current_client() -> ApiClient:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    client = authenticate(db.session, key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    if client is None:
+        abort(401, message="A valid API key is required: Authorization: Bearer KEY.", headers={"WWW-Authenticate": "Bearer"})
+    return client
+
+
+def require(*scopes: str):
+    """Let the request through when its key has one of `scopes`; the client is `g.client`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            client = current_client()
+            if not client.scope_set & set(scopes):
+                abort(403, message=f"This key lacks the scope this needs ({' or '.join(scopes)}).")
+            g.client = client
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

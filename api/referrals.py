@@ -1,0 +1,169 @@
+"""Referrals: partner agencies refer a child to a service and follow it to the end.
+
+Every referral route needs an API key. Responses carry `Cache-Control: no-store` and never
+appear in logs; CORS is allowed only from the origins in `CORS_ORIGINS`.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import g, jsonify, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from api.auth import BEARER, require
+from api.common import QUERY, page_response, session
+from core import referrals
+from schemas.referrals import (
+    ReferralEventOut,
+    ReferralIn,
+    ReferralListArgs,
+    ReferralOut,
+    StatusChangeIn,
+)
+from schemas.hsds import page_of
+
+blp = Blueprint("referrals", __name__, url_prefix="/referrals", description="Closed-loop referrals (API key required).")
+
+ReferralPage = page_of(ReferralOut, "ReferralPage")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+AUTH_ERRORS = ((401, "No key, or a key that is wrong or revoked."), (403, "The key lacks the scope."))
+
+
+@blp.after_request
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def etag(referral) -> str:
+    return f'"v{referral.version}"'
+
+
+def referral_response(referral, status: int = 200):
+    response = jsonify(ReferralOut().dump(referral))
+    response.status_code = status
+    response.headers["ETag"] = etag(referral)
+    response.headers["Location"] = url_for("referrals.ReferralById", referral_id=referral.id)
+    return response
+
+
+def expected_version() -> int | None:
+    """The version an `If-Match` header names; a header that names none can never match."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = re.fullmatch(r'\s*(?:W/)?"v(\d{1,9})"\s*', header)
+    return int(match.group(1)) if match else -1
+
+
+def _document(*codes):
+    def decorator(view):
+        for code, description in AUTH_ERRORS + codes:
+            view = blp.alt_response(code, description=description)(view)
+        return blp.doc(security=BEARER)(view)
+
+    return decorator
+
+
+@blp.route("")
+class Referrals(MethodView):
+    @_document((422, "A query parameter is invalid or unknown."))
+    @require("referrals:submit", "referrals:manage")
+    @blp.arguments(ReferralListArgs, **QUERY)
+    @blp.response(200, ReferralPage)
+    def get(self, args):
+        """List the referrals this key may see, oldest change first.
+
+        Poll with `updated_since` (the `updated_at` of the last referral you saw) to get what
+        changed since. Filter by `status` and `service_id` (repeat to OR).
+        """
+        page = referrals.list_referrals(
+            session(), g.client, args["status"], args["service_id"], args.get("updated_since"), args["page"], args["per_page"]
+        )
+        response = page_response(page, ReferralOut())
+        session().commit()  # the audit entries of this read
+        return response
+
+    @_document(
+        (409, "The Idempotency-Key was used with a different body."),
+        (422, "A field is invalid or unknown, the service does not take referrals, or the child is outside its age range."),
+        (428, "The Idempotency-Key header is missing or malformed."),
+    )
+    @require("referrals:submit")
+    @blp.arguments(ReferralIn)
+    @blp.response(201, ReferralOut, headers={"Location": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}})
+    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string", "maxLength": 255}}])
+    def post(self, data):
+        """Refer a child to a service.
+
+        Send an `Idempotency-Key` header (any unique string, e.g. a UUID): a retry with the
+        same key and body returns the same referral and creates nothing; the same key with
+        another body is a 409. The service must be active and accept referrals, and the child
+        must be within its age range. Answers 201 with the referral and its `Location`.
+        """
+        key = request.headers.get("Idempotency-Key", "")
+        if not IDEMPOTENCY_KEY.fullmatch(key):
+            abort(428, message="Send an Idempotency-Key header of 1 to 255 printable characters.")
+        submitted = referrals.submit_referral(session(), g.client, data, key)
+        return referral_response(submitted.referral, 201)
+
+
+@blp.route("/<uuid:referral_id>")
+class ReferralById(MethodView):
+    @_document((404, "No referral with this id is visible to this key."))
+    @require("referrals:submit", "referrals:manage")
+    @blp.response(200, ReferralOut, headers={"ETag": {"schema": {"type": "string"}}})
+    def get(self, referral_id: uuid.UUID):
+        """Get a referral, with the child, guardian, consent and referrer.
+
+        The `ETag` names its version: send it back as `If-Match` when changing its status.
+        """
+        referral = referrals.get_referral(session(), g.client, referral_id)
+        response = referral_response(referral)
+        session().commit()
+        return response
+
+
+@blp.route("/<uuid:referral_id>/status")
+class ReferralStatus(MethodView):
+    @_document(
+        (404, "No referral with this id is visible to this key."),
+        (409, "The lifecycle does not allow this move; `errors.allowed` lists the next statuses."),
+        (412, "If-Match names an older version of the referral."),
+        (422, "A field is invalid, or a reason is missing where one is required."),
+    )
+    @require("referrals:submit", "referrals:manage")
+    @blp.arguments(StatusChangeIn)
+    @blp.response(200, ReferralOut, headers={"ETag": {"schema": {"type": "string"}}})
+    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"}}])
+    def post(self, data, referral_id: uuid.UUID):
+        """Move a referral through its lifecycle (FHIR Task status codes).
+
+        requested -> accepted, rejected, cancelled; accepted -> in-progress, on-hold,
+        completed, failed, cancelled; in-progress <-> on-hold, and on to completed, failed,
+        cancelled; any open status -> entered-in-error (sender only). The receiving program
+        moves it forward; the sender may cancel. A `reason` is required for rejected,
+        on-hold, failed, cancelled and entered-in-error; an `outcome` may be recorded on
+        completed.
+        """
+        referral = referrals.transition_referral(
+            session(), g.client, referral_id, data["status"], data.get("reason"), data.get("outcome"), expected_version()
+        )
+        session().commit()
+        return referral_response(referral)
+
+
+@blp.route("/<uuid:referral_id>/events")
+class ReferralEvents(MethodView):
+    @_document((404, "No referral with this id is visible to this key."))
+    @require("referrals:submit", "referrals:manage")
+    @blp.response(200, ReferralEventOut(many=True))
+    def get(self, referral_id: uuid.UUID):
+        """Every change of a referral: actor, time, from, to, reason and outcome."""
+        events = referrals.referral_events(session(), g.client, referral_id)
+        response = jsonify(ReferralEventOut(many=True).dump(events))
+        session().commit()
+        return response

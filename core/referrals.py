@@ -1,0 +1,296 @@
+"""Closed-loop referrals: submit, follow, move through the FHIR Task lifecycle.
+
+Visibility: a referral is seen by the client that sent it and by the clients that manage the
+receiving program; to anyone else it does not exist. Every read is written to the audit log.
+The referral, its first event and its outbox rows are written in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import false, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import webhooks
+from core.errors import Conflict, Forbidden, InvalidData, InvalidTransition, NotFound, PreconditionFailed
+from core.paging import Page, paginate
+from models import ApiClient, AuditEntry, IdempotencyKey, Referral, ReferralEvent, Service, utcnow
+
+# The lifecycle (HL7 FHIR Task.status). entered-in-error is the sender's, from any open state.
+NEXT = {
+    "requested": ("accepted", "rejected", "cancelled"),
+    "accepted": ("in-progress", "on-hold", "completed", "failed", "cancelled"),
+    "in-progress": ("on-hold", "completed", "failed", "cancelled"),
+    "on-hold": ("in-progress", "completed", "failed", "cancelled"),
+}
+OPEN = tuple(NEXT)
+SENDER_MOVES = {"cancelled", "entered-in-error"}
+RECEIVER_MOVES = {"accepted", "rejected", "in-progress", "on-hold", "completed", "failed"}
+REASON_REQUIRED = {"rejected", "on-hold", "failed", "cancelled", "entered-in-error"}
+
+
+def next_statuses(status: str) -> list[str]:
+    return list(NEXT.get(status, ())) + (["entered-in-error"] if status in OPEN else [])
+
+
+# ----------------------------------------------------------------------------- who sees what
+
+
+def is_sender(client: ApiClient, referral: Referral) -> bool:
+    return referral.sender_client_id == client.id and "referrals:submit" in client.scope_set
+
+
+def is_receiver(client: ApiClient, referral: Referral) -> bool:
+    return "referrals:manage" in client.scope_set and referral.program_id in client.program_ids
+
+
+def visible_to(client: ApiClient):
+    """A WHERE clause: the referrals this client may see."""
+    conditions = []
+    if "referrals:submit" in client.scope_set:
+        conditions.append(Referral.sender_client_id == client.id)
+    if "referrals:manage" in client.scope_set and client.program_ids:
+        conditions.append(Referral.program_id.in_(client.program_ids))
+    return or_(*conditions) if conditions else false()
+
+
+def can_see(client: ApiClient, referral: Referral) -> bool:
+    return is_sender(client, referral) or is_receiver(client, referral)
+
+
+def _visible(session: Session, client: ApiClient, referral_id: uuid.UUID, lock: bool = False) -> Referral:
+    stmt = select(Referral).where(Referral.id == referral_id, visible_to(client))
+    if lock:
+        stmt = stmt.with_for_update()
+    referral = session.scalar(stmt)
+    if referral is None:
+        raise NotFound("No referral has this id.")
+    return referral
+
+
+def _audit(session: Session, client: ApiClient, referral_ids, action: str) -> None:
+    session.add_all(AuditEntry(client_id=client.id, referral_id=rid, action=action) for rid in referral_ids)
+
+
+# ----------------------------------------------------------------------------- submitting
+
+
+def _request_hash(data: dict) -> str:
+    def default(value):
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        return str(value)
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=default).encode()).hexdigest()
+
+
+def _age_on(birth: date, day: date) -> float:
+    years = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+    return float(years)
+
+
+def _check_service(session: Session, data: dict) -> Service:
+    service = session.get(Service, data["service_id"])
+    if service is None:
+        raise InvalidData("The service referred to does not exist.", {"service_id": ["Unknown service."]})
+    if service.status != "active":
+        raise InvalidData("The service is not active.", {"service_id": ["The service is not active."]})
+    if not service.accepts_referrals:
+        raise InvalidData(
+            "The service does not accept referrals; see its referral contact points.",
+            {"service_id": ["The service does not accept referrals."]},
+        )
+    age = _age_on(data["child"]["birth_date"], utcnow().date())
+    if service.minimum_age is not None and age < service.minimum_age:
+        raise InvalidData(
+            f"The child is younger than the service's minimum age ({service.minimum_age:g}).",
+            {"child": {"birth_date": ["The child is below the service's age range."]}},
+        )
+    if service.maximum_age is not None and age > service.maximum_age:
+        raise InvalidData(
+            f"The child is older than the service's maximum age ({service.maximum_age:g}).",
+            {"child": {"birth_date": ["The child is above the service's age range."]}},
+        )
+    return service
+
+
+@dataclass
+class Submitted:
+    referral: Referral
+    created: bool
+
+
+def submit_referral(session: Session, client: ApiClient, data: dict, idempotency_key: str) -> Submitted:
+    """Create a referral once per Idempotency-Key, and commit.
+
+    A retry with the same key and body returns the first referral; the same key with another
+    body is a Conflict. Concurrent requests with one key race on the key's primary key: the
+    loser's transaction is rolled back and it returns the winner's referral.
+    """
+    request_hash = _request_hash(data)
+    for attempt in (1, 2):
+        existing = session.get(IdempotencyKey, (client.id, idempotency_key))
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise Conflict("This Idempotency-Key was used with a different request.")
+            return Submitted(session.get(Referral, existing.referral_id), created=False)
+        try:
+            referral = _create(session, client, data)
+            session.add(
+                IdempotencyKey(
+                    client_id=client.id, key=idempotency_key, request_hash=request_hash, referral_id=referral.id
+                )
+            )
+            session.commit()
+            return Submitted(referral, created=True)
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _create(session: Session, client: ApiClient, data: dict) -> Referral:
+    service = _check_service(session, data)
+    now = utcnow()
+    child, guardian, consent, referrer = data["child"], data["guardian"], data["consent"], data["referrer"]
+    referral = Referral(
+        id=uuid.uuid4(),
+        service_id=service.id,
+        program_id=service.program_id,
+        sender_client_id=client.id,
+        status="requested",
+        urgency=data["urgency"],
+        reason=data["reason"],
+        version=1,
+        created_at=now,
+        updated_at=now,
+        child_given_name=child["given_name"],
+        child_family_name=child["family_name"],
+        child_birth_date=child["birth_date"],
+        child_town=child.get("town"),
+        child_postcode=child.get("postcode"),
+        guardian_name=guardian["name"],
+        guardian_relationship=guardian["relationship"],
+        guardian_phone=guardian.get("phone"),
+        guardian_email=guardian.get("email"),
+        guardian_preferred_language=guardian.get("preferred_language"),
+        guardian_contact_preference=guardian["contact_preference"],
+        guardian_may_leave_message=guardian["may_leave_message"],
+        consent_obtained=consent["obtained"],
+        consent_obtained_by=consent["obtained_by"],
+        consent_relationship=consent["relationship"],
+        consent_obtained_at=consent["obtained_at"],
+        consent_method=consent["method"],
+        referrer_name=referrer["name"],
+        referrer_organization=referrer["organization"],
+        referrer_phone=referrer.get("phone"),
+        referrer_email=referrer.get("email"),
+    )
+    session.add(referral)
+    session.flush()
+    event = _record(session, client, referral, "referral.created", None, "requested", None, None, 1)
+    _audit(session, client, [referral.id], "create")
+    webhooks.enqueue(session, referral, event, can_see)
+    return referral
+
+
+def _record(session, client, referral, kind, from_status, to_status, reason, outcome, sequence) -> ReferralEvent:
+    event = ReferralEvent(
+        referral_id=referral.id,
+        sequence=sequence,
+        type=kind,
+        actor_client_id=client.id,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        outcome=outcome,
+        occurred_at=referral.updated_at,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+# ----------------------------------------------------------------------------- following
+
+
+def get_referral(session: Session, client: ApiClient, referral_id: uuid.UUID) -> Referral:
+    referral = _visible(session, client, referral_id)
+    _audit(session, client, [referral.id], "read")
+    return referral
+
+
+def list_referrals(
+    session: Session,
+    client: ApiClient,
+    statuses: list[str],
+    service_ids: list[uuid.UUID],
+    updated_since: datetime | None,
+    page: int,
+    per_page: int,
+) -> Page:
+    stmt = select(Referral).where(visible_to(client))
+    if statuses:
+        stmt = stmt.where(Referral.status.in_(statuses))
+    if service_ids:
+        stmt = stmt.where(Referral.service_id.in_(service_ids))
+    if updated_since is not None:
+        stmt = stmt.where(Referral.updated_at > updated_since)
+    result = paginate(session, stmt.order_by(Referral.updated_at, Referral.id), page, per_page)
+    _audit(session, client, [r.id for r in result.contents], "list")
+    return result
+
+
+def referral_events(session: Session, client: ApiClient, referral_id: uuid.UUID) -> list[ReferralEvent]:
+    referral = _visible(session, client, referral_id)
+    _audit(session, client, [referral.id], "read_events")
+    return list(referral.events)
+
+
+# ----------------------------------------------------------------------------- moving
+
+
+def transition_referral(
+    session: Session,
+    client: ApiClient,
+    referral_id: uuid.UUID,
+    to_status: str,
+    reason: str | None,
+    outcome: str | None,
+    expected_version: int | None,
+) -> Referral:
+    """Move a referral to `to_status`; the caller commits."""
+    referral = _visible(session, client, referral_id, lock=True)
+    if expected_version is not None and expected_version != referral.version:
+        raise PreconditionFailed("The referral changed since you read it; read it again and retry.")
+    possible = next_statuses(referral.status)
+    mine = [s for s in possible if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))]
+    if to_status not in possible:
+        raise InvalidTransition(
+            f"A referral that is {referral.status} cannot become {to_status}.", allowed=mine
+        )
+    if to_status not in mine:
+        who = "the sender" if to_status in SENDER_MOVES else "the receiving program"
+        raise Forbidden(f"Only {who} may make a referral {to_status}.", {"allowed": mine})
+    if to_status in REASON_REQUIRED and not reason:
+        raise InvalidData(f"A reason is required to make a referral {to_status}.", {"reason": ["Required."]})
+    if outcome and to_status != "completed":
+        raise InvalidData("An outcome is recorded only on completion.", {"outcome": ["Only with completed."]})
+    from_status = referral.status
+    referral.status = to_status
+    referral.status_reason = reason
+    if to_status == "completed":
+        referral.outcome = outcome
+    referral.version += 1
+    referral.updated_at = utcnow()
+    sequence = len(referral.events) + 1
+    event = _record(session, client, referral, "referral.status_changed", from_status, to_status, reason, outcome, sequence)
+    _audit(session, client, [referral.id], "transition")
+    webhooks.enqueue(session, referral, event, can_see)
+    return referral

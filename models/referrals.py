@@ -1,0 +1,183 @@
+"""API clients, referrals and their events, idempotency keys, the audit log and webhooks.
+
+A referral carries a child's and a family's personal data: only the fields a receiving program
+needs to reach the family are stored, and none of them is ever logged or sent in a webhook.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Optional
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class ApiClient(Base):
+    __tablename__ = "api_client"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(255))  # space-separated
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    programs: Mapped[list["ApiClientProgram"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def scope_set(self) -> set[str]:
+        return set(self.scopes.split())
+
+    @property
+    def program_ids(self) -> set[uuid.UUID]:
+        return {link.program_id for link in self.programs}
+
+
+class ApiClientProgram(Base):
+    """A program whose referrals a client manages (scope referrals:manage)."""
+
+    __tablename__ = "api_client_program"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), primary_key=True)
+    program_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("program.id"), primary_key=True)
+
+
+class Referral(Base):
+    __tablename__ = "referral"
+    __table_args__ = (
+        Index("ix_referral_sender_updated", "sender_client_id", "updated_at"),
+        Index("ix_referral_program_updated", "program_id", "updated_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id"), index=True)
+    program_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("program.id"))
+    sender_client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    urgency: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    status_reason: Mapped[Optional[str]] = mapped_column(Text)
+    outcome: Mapped[Optional[str]] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    child_given_name: Mapped[str] = mapped_column(String(100))
+    child_family_name: Mapped[str] = mapped_column(String(100))
+    child_birth_date: Mapped[date] = mapped_column(Date)
+    child_town: Mapped[Optional[str]] = mapped_column(String(100))
+    child_postcode: Mapped[Optional[str]] = mapped_column(String(10))
+
+    guardian_name: Mapped[str] = mapped_column(String(200))
+    guardian_relationship: Mapped[str] = mapped_column(String(50))
+    guardian_phone: Mapped[Optional[str]] = mapped_column(String(32))
+    guardian_email: Mapped[Optional[str]] = mapped_column(String(254))
+    guardian_preferred_language: Mapped[Optional[str]] = mapped_column(String(8))
+    guardian_contact_preference: Mapped[str] = mapped_column(String(8))
+    guardian_may_leave_message: Mapped[bool] = mapped_column(Boolean)
+
+    consent_obtained: Mapped[bool] = mapped_column(Boolean)
+    consent_obtained_by: Mapped[str] = mapped_column(String(200))
+    consent_relationship: Mapped[str] = mapped_column(String(50))
+    consent_obtained_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    consent_method: Mapped[str] = mapped_column(String(16))
+
+    referrer_name: Mapped[str] = mapped_column(String(200))
+    referrer_organization: Mapped[str] = mapped_column(String(200))
+    referrer_phone: Mapped[Optional[str]] = mapped_column(String(32))
+    referrer_email: Mapped[Optional[str]] = mapped_column(String(254))
+
+    events: Mapped[list["ReferralEvent"]] = relationship(order_by="ReferralEvent.sequence", back_populates="referral")
+
+
+class ReferralEvent(Base):
+    """One change of a referral: created, or a status moved, by whom, when and why."""
+
+    __tablename__ = "referral_event"
+    __table_args__ = (UniqueConstraint("referral_id", "sequence", name="uq_referral_event_sequence"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))  # referral.created, referral.status_changed
+    actor_client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"))
+    from_status: Mapped[Optional[str]] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    outcome: Mapped[Optional[str]] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    referral: Mapped[Referral] = relationship(back_populates="events")
+    actor: Mapped["ApiClient"] = relationship(lazy="joined")
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key: the body it came with and the referral it made."""
+
+    __tablename__ = "idempotency_key"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who read or changed which referral, and when (no personal data)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), index=True)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookSubscription(Base):
+    __tablename__ = "webhook_subscription"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[str] = mapped_column(String(255))  # space-separated event types
+    # Kept to sign payloads (HMAC needs the secret itself); shown to the client once.
+    secret: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event to deliver to one subscription, written with the change itself."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_subscription.id"), index=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral_event.id"))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(order_by="DeliveryAttempt.number")
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "webhook_delivery_attempt"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_delivery.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    error: Mapped[Optional[str]] = mapped_column(String(255))
+    duration_ms: Mapped[int] = mapped_column(Integer)
