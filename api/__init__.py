@@ -1,13 +1,12 @@
 """The Flask application: create_app(config) builds it from a config class."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from sqlalchemy import event
 
 from api.config import Config
 from api.errors import register_error_handlers
+from api.logs import configure_logging, register_request_logging
 from api.extensions import api, cors, db, migrate
 from core.geo import distance_m
 
@@ -27,7 +26,7 @@ def prepare_sqlite_connection(dbapi_connection, connection_record) -> None:
 def create_app(config: type[Config] | Config = Config) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT_PATH / "instance"))
     app.config.from_object(config() if isinstance(config, type) else config)
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"])
     app.json.sort_keys = False
 
     db.init_app(app)
@@ -77,4 +76,5 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
 
     register_commands(app)
     register_error_handlers(app)
+    register_request_logging(app)
     return app

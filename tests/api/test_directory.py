@@ -247,3 +247,17 @@ def test_public_reads_allow_any_origin(client):
         "/programs", headers={"Origin": "https://partner.example", "Access-Control-Request-Method": "GET"}
     )
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_requests_are_logged_as_json_without_query_values(client, caplog):
+    caplog.set_level("INFO", logger="occh.requests")
+    response = client.get("/services?search=my+son+was+shot", headers={"X-Request-ID": "req-42"})
+    assert response.headers["X-Request-ID"] == "req-42"
+    record = next(r for r in caplog.records if r.name == "occh.requests")
+    assert record.fields == {
+        "request_id": "req-42", "method": "GET", "route": "/services", "path": "/services",
+        "status": 200, "duration_ms": record.fields["duration_ms"],
+    }
+    assert "shot" not in caplog.text
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
+    assert generated and generated != "bad id with spaces"
