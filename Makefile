@@ -36,3 +36,7 @@ openapi: install  ## regenerate openapi.yaml from the code
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+.PHONY: bench
+bench: install  ## search benchmark (bench/README.md); e.g. BENCH_ARGS="--engine sqlite --services 2000 --duration 3"
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
