@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from core import geo, search
 from core.errors import NotFound
-from core.paging import Page, count, paginate
+from core.paging import Page, paginate
 from models import (
     Attribute,
     Contact,
@@ -222,8 +222,8 @@ def _ordered_services(session: Session, query: ServiceQuery, entity=Service) -> 
     return stmt.order_by(*order)
 
 
-def _page_of_rows(session: Session, stmt: Select, page: int, per_page: int) -> Page:
-    total = count(session, stmt)
+def _page_of_rows(session: Session, stmt: Select, total_stmt: Select, page: int, per_page: int) -> Page:
+    total = session.scalar(total_stmt) or 0
     rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     contents = []
     for row in rows:
@@ -234,9 +234,19 @@ def _page_of_rows(session: Session, stmt: Select, page: int, per_page: int) -> P
     return Page(contents=contents, total_items=total, page_number=page, per_page=per_page)
 
 
+def _total(session: Session, query: ServiceQuery, entity=Service) -> Select:
+    """How many rows the query matches, counted without ranking or measuring them."""
+    stmt = select(func.count(entity.id))
+    if entity is not Service:
+        stmt = stmt.join(Service, entity.service_id == Service.id)
+    if query.search:
+        stmt = stmt.where(Service.id.in_(query.match(session).ids))
+    return stmt.where(*service_conditions(session, query))
+
+
 def list_services(session: Session, query: ServiceQuery, page: int, per_page: int, full: bool) -> Page:
     stmt = _ordered_services(session, query).options(*(FULL_SERVICE if full else BRIEF_SERVICE))
-    result = _page_of_rows(session, stmt, page, per_page)
+    result = _page_of_rows(session, stmt, _total(session, query), page, per_page)
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
     return result
@@ -256,7 +266,7 @@ def facet_counts(session: Session, query: ServiceQuery) -> dict:
     def matching(skip: str) -> Select:
         stmt = select(Service.id)
         if query.search:
-            stmt = stmt.where(Service.id.in_(select(query.match(session).ranked.c.service_id)))
+            stmt = stmt.where(Service.id.in_(query.match(session).ids))
         return stmt.where(*service_conditions(session, query, skip=skip))
 
     for name in query.facets:
@@ -330,7 +340,7 @@ def list_service_at_locations(session: Session, query: ServiceQuery, page: int, 
             selectinload(ServiceAtLocation.contacts).selectinload(Contact.phones),
         ]
     stmt = _ordered_services(session, query, entity=ServiceAtLocation).options(*options)
-    return _page_of_rows(session, stmt, page, per_page)
+    return _page_of_rows(session, stmt, _total(session, query, ServiceAtLocation), page, per_page)
 
 
 def get_service_at_location(session: Session, sal_id: uuid.UUID) -> ServiceAtLocation:

@@ -157,17 +157,31 @@ def _location_point(location: Location) -> tuple[float, float] | None:
 
 @dataclass
 class Match:
-    """A compiled query: the subquery ranks matching services (higher `score` is better)."""
+    """A compiled query. `ranked` scores the matching services (higher `score` is better);
+    `ids` selects the same services without scoring them, for counts and facets."""
 
     terms: list[str]
     ranked: object  # a subquery with columns service_id, score
+    ids: Select
 
 
 def build_match(session: Session, query: str) -> Match:
     parsed = parse(query)
     terms = parsed.terms + corrections(session, parsed)
     terms = list(dict.fromkeys(terms))
-    return Match(terms=terms, ranked=_ranked(session, terms))
+    return Match(terms=terms, ranked=_ranked(session, terms), ids=_matching_ids(session, terms))
+
+
+def _matching_ids(session: Session, terms: list[str]) -> Select:
+    if not terms:
+        return select(ServiceSearch.service_id).where(false())
+    if dialect(session) == "postgresql":
+        condition = text("service_search.document @@ to_tsquery('english'::regconfig, :q)").bindparams(q=" | ".join(terms))
+        return select(ServiceSearch.service_id).where(condition)
+    condition = text(
+        "service_search.id IN (SELECT rowid FROM service_fts WHERE service_fts MATCH :q)"
+    ).bindparams(q=" OR ".join(f'"{term}"' for term in terms))
+    return select(ServiceSearch.service_id).where(condition)
 
 
 def _ranked(session: Session, terms: list[str]):
