@@ -21,6 +21,7 @@ from api.cli import load_directory
 from api.config import TestConfig
 from api.extensions import db
 
+SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ENGINES = ["sqlite", "postgresql"]
@@ -91,6 +92,11 @@ class PostgresTemplates:
         with _pg_admin() as conn:
             for name in self.templates.values():
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_sessionstart(session):
+    if not (SHARED / "hsds-3.0").is_dir() or not (SHARED / "seeds").is_dir():
+        pytest.exit(f"{SHARED} (the HSDS 3.0 schemas and the hospital's pages) must sit beside the project.", returncode=1)
 
 
 @pytest.fixture(scope="session")
