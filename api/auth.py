@@ -38,3 +38,17 @@ def require(*scopes: str):
         return wrapper
 
     return decorator
+
+
+AUTH_ERRORS = ((401, "No key, or a key that is wrong or revoked."), (403, "The key lacks the scope."))
+
+
+def documented(blp, *codes: tuple[int, str]):
+    """Document a keyed operation: bearer security, 401, 403 and the given error codes."""
+
+    def decorator(view):
+        for code, description in AUTH_ERRORS + codes:
+            view = blp.alt_response(code, description=description)(view)
+        return blp.doc(security=BEARER)(view)
+
+    return decorator

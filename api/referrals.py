@@ -12,7 +12,7 @@ from flask import g, jsonify, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from api.auth import BEARER, require
+from api.auth import documented, require
 from api.common import QUERY, page_response, session
 from core import referrals
 from schemas.referrals import (
@@ -28,7 +28,6 @@ blp = Blueprint("referrals", __name__, url_prefix="/referrals", description="Clo
 
 ReferralPage = page_of(ReferralOut, "ReferralPage")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-AUTH_ERRORS = ((401, "No key, or a key that is wrong or revoked."), (403, "The key lacks the scope."))
 
 
 @blp.after_request
@@ -59,18 +58,9 @@ def expected_version() -> int | None:
     return int(match.group(1)) if match else -1
 
 
-def _document(*codes):
-    def decorator(view):
-        for code, description in AUTH_ERRORS + codes:
-            view = blp.alt_response(code, description=description)(view)
-        return blp.doc(security=BEARER)(view)
-
-    return decorator
-
-
 @blp.route("")
 class Referrals(MethodView):
-    @_document((422, "A query parameter is invalid or unknown."))
+    @documented(blp, (422, "A query parameter is invalid or unknown."))
     @require("referrals:submit", "referrals:manage")
     @blp.arguments(ReferralListArgs, **QUERY)
     @blp.response(200, ReferralPage)
@@ -87,7 +77,7 @@ class Referrals(MethodView):
         session().commit()  # the audit entries of this read
         return response
 
-    @_document(
+    @documented(blp, 
         (409, "The Idempotency-Key was used with a different body."),
         (422, "A field is invalid or unknown, the service does not take referrals, or the child is outside its age range."),
         (428, "The Idempotency-Key header is missing or malformed."),
@@ -113,7 +103,7 @@ class Referrals(MethodView):
 
 @blp.route("/<uuid:referral_id>")
 class ReferralById(MethodView):
-    @_document((404, "No referral with this id is visible to this key."))
+    @documented(blp, (404, "No referral with this id is visible to this key."))
     @require("referrals:submit", "referrals:manage")
     @blp.response(200, ReferralOut, headers={"ETag": {"schema": {"type": "string"}}})
     def get(self, referral_id: uuid.UUID):
@@ -129,7 +119,7 @@ class ReferralById(MethodView):
 
 @blp.route("/<uuid:referral_id>/status")
 class ReferralStatus(MethodView):
-    @_document(
+    @documented(blp, 
         (404, "No referral with this id is visible to this key."),
         (409, "The lifecycle does not allow this move; `errors.allowed` lists the next statuses."),
         (412, "If-Match names an older version of the referral."),
@@ -158,7 +148,7 @@ class ReferralStatus(MethodView):
 
 @blp.route("/<uuid:referral_id>/events")
 class ReferralEvents(MethodView):
-    @_document((404, "No referral with this id is visible to this key."))
+    @documented(blp, (404, "No referral with this id is visible to this key."))
     @require("referrals:submit", "referrals:manage")
     @blp.response(200, ReferralEventOut(many=True))
     def get(self, referral_id: uuid.UUID):

@@ -7,7 +7,7 @@ from flask import g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.auth import BEARER, require
+from api.auth import documented, require
 from api.common import QUERY, page_response, session
 from core import webhooks
 from schemas.args import PageArgs
@@ -29,10 +29,7 @@ def no_store(response):
 
 @blp.route("")
 class Webhooks(MethodView):
-    @blp.doc(security=BEARER)
-    @blp.alt_response(401, description="No key, or a wrong key.")
-    @blp.alt_response(403, description="The key lacks a referral scope.")
-    @blp.alt_response(422, description="A field is invalid or unknown.")
+    @documented(blp, (422, "A field is invalid or unknown."))
     @require(*SCOPES)
     @blp.arguments(WebhookIn)
     @blp.response(201, WebhookCreatedOut)
@@ -50,10 +47,7 @@ class Webhooks(MethodView):
         response.status_code = 201
         return response
 
-    @blp.doc(security=BEARER)
-    @blp.alt_response(401, description="No key, or a wrong key.")
-    @blp.alt_response(403, description="The key lacks a referral scope.")
-    @blp.alt_response(422, description="A query parameter is invalid or unknown.")
+    @documented(blp, (422, "A query parameter is invalid or unknown."))
     @require(*SCOPES)
     @blp.arguments(PageArgs, **QUERY)
     @blp.response(200, WebhookPage)
@@ -64,10 +58,7 @@ class Webhooks(MethodView):
 
 @blp.route("/<uuid:webhook_id>")
 class WebhookById(MethodView):
-    @blp.doc(security=BEARER)
-    @blp.alt_response(401, description="No key, or a wrong key.")
-    @blp.alt_response(403, description="The key lacks a referral scope.")
-    @blp.alt_response(404, description="No webhook of this key has this id.")
+    @documented(blp, (404, "No webhook of this key has this id."))
     @require(*SCOPES)
     @blp.response(204)
     def delete(self, webhook_id: uuid.UUID):
@@ -78,11 +69,7 @@ class WebhookById(MethodView):
 
 @blp.route("/<uuid:webhook_id>/deliveries")
 class WebhookDeliveries(MethodView):
-    @blp.doc(security=BEARER)
-    @blp.alt_response(401, description="No key, or a wrong key.")
-    @blp.alt_response(403, description="The key lacks a referral scope.")
-    @blp.alt_response(404, description="No webhook of this key has this id.")
-    @blp.alt_response(422, description="A query parameter is invalid or unknown.")
+    @documented(blp, (404, "No webhook of this key has this id."), (422, "A query parameter is invalid or unknown."))
     @require(*SCOPES)
     @blp.arguments(PageArgs, **QUERY)
     @blp.response(200, DeliveryPage)
