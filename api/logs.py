@@ -34,6 +34,8 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level)
+    # The development server's access log prints whole URLs, query strings included.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def register_request_logging(app: Flask) -> None:
