@@ -83,9 +83,6 @@ class ServiceQuery:
         return self._match
 
 
-FACETS = ("category", "town", "language", "program")
-
-
 def term_and_descendants(term_ids) -> Select:
     """A select of the ids of the given terms and every term below them."""
     tree = select(TaxonomyTerm.id).where(TaxonomyTerm.id.in_(term_ids)).cte("term_tree", recursive=True)
@@ -186,11 +183,6 @@ def _nearest(query: ServiceQuery):
     return stmt.subquery("nearest")
 
 
-def filter_services(session: Session, stmt: Select, filters: ServiceFilters) -> Select:
-    """Apply `filters` to a select that has `Service` in its FROM clause."""
-    return stmt.where(*service_conditions(session, ServiceQuery(filters=filters)))
-
-
 def _ordered_services(session: Session, query: ServiceQuery, entity=Service) -> tuple[Select, list]:
     """A select of (entity, score, distance) in the order the query asks for."""
     score = distance = None
@@ -250,12 +242,6 @@ def list_services(session: Session, query: ServiceQuery, page: int, per_page: in
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
     return result
-
-
-def list_service_ids_and_dates(session: Session, query: ServiceQuery) -> list:
-    return session.execute(
-        select(Service.id, Service.last_modified).where(*service_conditions(session, query)).order_by(Service.id)
-    ).all()
 
 
 def facet_counts(session: Session, query: ServiceQuery) -> dict:

@@ -81,11 +81,6 @@ def index_service(session: Session, service_id: uuid.UUID) -> None:
     _write_points(session, service)
 
 
-def remove_service(session: Session, service_id: uuid.UUID) -> None:
-    session.execute(delete(ServiceSearch).where(ServiceSearch.service_id == service_id))
-    session.execute(delete(ServicePoint).where(ServicePoint.service_id == service_id))
-
-
 def reindex(session: Session, service_ids: Select) -> int:
     """Reindex the services a select of ids names (after a program, organization or term changed)."""
     ids = list(session.scalars(service_ids))
