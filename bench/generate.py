@@ -314,6 +314,9 @@ def absolute_sqlite_url(url: str) -> str:
     return url
 
 
+from sqlalchemy import text  # noqa: E402
+
+
 def generate(database_url: str, services: int, seed: int, out=sys.stdout) -> dict:
     from flask_migrate import upgrade
 
@@ -361,6 +364,10 @@ def generate(database_url: str, services: int, seed: int, out=sys.stdout) -> dic
                 )
                 chunk_started = now
         elapsed = time.perf_counter() - started
+        # Planner statistics after a bulk load: without them SQLite walks the status index
+        # over every service to count a search's matches (0.46 s instead of 2 ms at 50,000).
+        session.execute(text("ANALYZE"))
+        session.commit()
         db.session.remove()
         db.engine.dispose()
     rate = services / elapsed if elapsed > 0 else math.inf
