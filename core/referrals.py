@@ -158,7 +158,12 @@ def submit_referral(session: Session, client: ApiClient, data: dict, idempotency
 def _create(session: Session, client: ApiClient, data: dict) -> Referral:
     service = _check_service(session, data)
     now = utcnow()
-    child, guardian, consent, referrer = data["child"], data["guardian"], data["consent"], data["referrer"]
+    # The nested groups of the request map onto prefixed columns: child.town -> child_town.
+    people = {
+        f"{group}_{field}": value
+        for group in ("child", "guardian", "consent", "referrer")
+        for field, value in data[group].items()
+    }
     referral = Referral(
         id=uuid.uuid4(),
         service_id=service.id,
@@ -170,27 +175,7 @@ def _create(session: Session, client: ApiClient, data: dict) -> Referral:
         version=1,
         created_at=now,
         updated_at=now,
-        child_given_name=child["given_name"],
-        child_family_name=child["family_name"],
-        child_birth_date=child["birth_date"],
-        child_town=child.get("town"),
-        child_postcode=child.get("postcode"),
-        guardian_name=guardian["name"],
-        guardian_relationship=guardian["relationship"],
-        guardian_phone=guardian.get("phone"),
-        guardian_email=guardian.get("email"),
-        guardian_preferred_language=guardian.get("preferred_language"),
-        guardian_contact_preference=guardian["contact_preference"],
-        guardian_may_leave_message=guardian["may_leave_message"],
-        consent_obtained=consent["obtained"],
-        consent_obtained_by=consent["obtained_by"],
-        consent_relationship=consent["relationship"],
-        consent_obtained_at=consent["obtained_at"],
-        consent_method=consent["method"],
-        referrer_name=referrer["name"],
-        referrer_organization=referrer["organization"],
-        referrer_phone=referrer.get("phone"),
-        referrer_email=referrer.get("email"),
+        **people,
     )
     session.add(referral)
     session.flush()
