@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidData, NotFound
 from core.paging import Page, paginate
 from models import (
     ApiClient,
+    ApiClientProgram,
     DeliveryAttempt,
     Referral,
     ReferralEvent,
@@ -105,13 +106,20 @@ def enqueue(
 ) -> int:
     """Outbox rows for every subscription whose owner `can_see` the referral and that wants
     this event."""
-    subscriptions = session.scalars(select(WebhookSubscription).where(WebhookSubscription.active))
+    # Only the sender's and the receiving program's clients can see it: ask for theirs alone.
+    managers = select(ApiClientProgram.client_id).where(ApiClientProgram.program_id == referral.program_id)
+    rows = session.execute(
+        select(WebhookSubscription, ApiClient)
+        .join(ApiClient, ApiClient.id == WebhookSubscription.client_id)
+        .where(
+            WebhookSubscription.active,
+            ApiClient.revoked_at.is_(None),
+            or_(ApiClient.id == referral.sender_client_id, ApiClient.id.in_(managers)),
+        )
+    ).all()
     count = 0
-    for subscription in subscriptions:
-        if event.type not in subscription.events.split():
-            continue
-        owner = session.get(ApiClient, subscription.client_id)
-        if owner.revoked_at is not None or not can_see(owner, referral):
+    for subscription, owner in rows:
+        if event.type not in subscription.events.split() or not can_see(owner, referral):
             continue
         session.add(
             WebhookDelivery(
