@@ -11,7 +11,7 @@ from schemas.hsds import ServiceListItemSchema, ServiceSchema, page_of
 
 blp = Blueprint("services", __name__, url_prefix="/services", description="Services and their referral contact points.")
 
-ServicePage = page_of(ServiceListItemSchema, "ServicePage")
+ServicePage = page_of(ServiceListItemSchema, "ServicePage", facets=True)
 
 
 def query_from(args: dict) -> directory.ServiceQuery:

@@ -309,13 +309,10 @@ class FacetsSchema(Schema):
     program = fields.List(fields.Nested(FacetValueSchema))
 
 
-def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
-    """A `Page` schema whose `contents` holds items of `item_schema`."""
-    return type(
-        name,
-        (PageSchema,),
-        {
-            "contents": fields.List(fields.Nested(item_schema), required=True),
-            "facets": fields.Nested(FacetsSchema, metadata={"description": "Counts, when `facets` was asked for."}),
-        },
-    )
+def page_of(item_schema: type[Schema], name: str, facets: bool = False) -> type[Schema]:
+    """A `Page` schema whose `contents` holds items of `item_schema` (and `facets`, for
+    the service lists that can count them)."""
+    body = {"contents": fields.List(fields.Nested(item_schema), required=True)}
+    if facets:
+        body["facets"] = fields.Nested(FacetsSchema, metadata={"description": "Counts, when `facets` was asked for."})
+    return type(name, (PageSchema,), body)
