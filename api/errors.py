@@ -27,6 +27,7 @@ ERROR_NAMES = {
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
@@ -57,7 +58,7 @@ def _json_error(status: int, message: str, errors: dict | None = None, headers=N
     response.status_code = status
     if headers:
         for key, value in headers:
-            if key.lower() != "content-type":
+            if key.lower() not in ("content-type", "content-length"):
                 response.headers[key] = value
     return response
 
