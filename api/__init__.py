@@ -8,6 +8,7 @@ from api.config import Config
 from api.errors import register_error_handlers
 from api.logs import configure_logging, register_request_logging
 from api.extensions import api, cors, db, migrate
+from api.limits import LimitsDocPlugin, init_limits_and_headers
 from core.geo import distance_m
 
 ROOT_PATH = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         expose_headers=["Location", "ETag", "Link"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
     )
-    api.init_app(app)
+    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
 
     from api import (
@@ -77,4 +78,5 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     register_commands(app)
     register_error_handlers(app)
     register_request_logging(app)
+    init_limits_and_headers(app)
     return app

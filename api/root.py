@@ -1,8 +1,14 @@
-"""GET /: what this API is and how it relates to HSDS."""
-from flask import current_app, request, url_for
+"""GET /: what this API is and how it relates to HSDS; the liveness and readiness probes."""
+from alembic.script import ScriptDirectory
+from flask import current_app, jsonify, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.errors import error_body
+from api.extensions import db
 
 blp = Blueprint("meta", __name__, url_prefix="/", description="About this API.")
 
@@ -40,3 +46,57 @@ class Health(MethodView):
     def get(self):
         """Liveness: the process is up. Touches no database."""
         return {"status": "ok"}
+
+
+class ReadySchema(Schema):
+    status = fields.String(required=True, metadata={"description": "`ready`."})
+
+
+def migration_heads() -> set[str]:
+    """The head revisions of the migrations this code ships with (read once per app)."""
+    heads = current_app.extensions.get("occh_migration_heads")
+    if heads is None:
+        directory = current_app.extensions["migrate"].directory
+        heads = current_app.extensions["occh_migration_heads"] = set(ScriptDirectory(directory).get_heads())
+    return heads
+
+
+def readiness_problem() -> str | None:
+    """Why this instance should not get traffic, as a stable name, or None."""
+    try:
+        with db.engine.connect() as connection:
+            current = (
+                set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+                if inspect(connection).has_table("alembic_version")
+                else set()
+            )
+    except SQLAlchemyError:
+        return "database_unreachable"
+    return None if current == migration_heads() else "migrations_pending"
+
+
+NOT_READY = {
+    "database_unreachable": "Not ready: the database does not answer.",
+    "migrations_pending": "Not ready: the database schema is not at the revision this code needs.",
+}
+
+
+@blp.route("readyz")
+class Ready(MethodView):
+    @blp.response(200, ReadySchema)
+    @blp.alt_response(
+        503,
+        description="Not ready: `reason` is `database_unreachable` or `migrations_pending`, in the error envelope.",
+    )
+    def get(self):
+        """Readiness: the database answers and its schema is at the migrations' head.
+
+        Answers 503 otherwise, with a `reason` and no detail of the database.
+        """
+        reason = readiness_problem()
+        if reason is None:
+            return {"status": "ready"}
+        response = jsonify({**error_body(503, NOT_READY[reason]), "reason": reason})
+        response.status_code = 503
+        response.headers["Cache-Control"] = "no-store"
+        return response

@@ -161,3 +161,23 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The Redis server of the shared rate-limit tests (each test uses a key prefix of its own).
+    Under `CI=true` an unreachable Redis fails the run; elsewhere its tests are skipped."""
+    from urllib.parse import urlsplit
+
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis at {urlsplit(REDIS_URL).hostname} is unreachable in CI: {exc}", pytrace=False)
+        pytest.skip(f"Redis is unreachable: {exc}")
+    return REDIS_URL
