@@ -48,6 +48,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
 
     from api import (
         docs,
+        fhir,
         organizations,
         programs,
         referral_contact_points,
@@ -69,6 +70,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         referral_contact_points,
         referrals,
         webhooks,
+        fhir,
     ):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.assets)
