@@ -561,3 +561,20 @@ def test_a_body_that_is_not_a_bundle_is_a_400(app, client, keys, payload):
                            headers=auth(keys["sender"], **{"Idempotency-Key": "x"}))
     assert response.status_code == 400 and parse(response.get_json()).issue[0].code == "invalid"
     assert count_referrals(app) == 0
+
+
+def test_the_readme_example_bundle_makes_a_referral(client, keys):
+    """The Bundle shown to FHIR integrators in the README is valid FHIR and works as shown."""
+    import json
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## For FHIR integrators", 1)[1].split("\n## ", 1)[0]
+    example = next(block for block in section.split("```json\n")[1:] if '"resourceType": "Bundle"' in block)
+    bundle = json.loads(example.split("```", 1)[0])
+    parse(bundle)
+    response = post_bundle(client, keys, bundle, key=None)
+    assert response.status_code == 200, response.get_json()
+    referral = client.get(f"/referrals/{referral_of(response)}", headers=auth(keys["sender"])).get_json()
+    assert referral["child"]["given_name"] == "Ana" and referral["guardian"]["contact_preference"] == "text"
+    assert referral["consent"]["relationship"] == "mother" and referral["referrer"]["organization"] == "Hartford Pediatrics"
