@@ -74,9 +74,10 @@ def http_error(exc: HTTPException):
     message = data.get("message") or exc.description or ""
     if isinstance(errors, dict) and "query" in errors:  # search parameters (parsed with a 400 status)
         errors, message = errors["query"], "A search parameter is invalid or unknown; see the issues."
-    headers = dict(data.get("headers") or {})
-    if status == 405:
-        headers["Allow"] = exc.get_response().headers.get("Allow", "")
+    headers = {}
+    if status in (405, 429):  # Allow, Retry-After and the rate-limit headers
+        headers = {k: v for k, v in exc.get_response().headers.items() if k.lower() not in ("content-type", "content-length")}
+    headers.update(data.get("headers") or {})
     return outcome_response(status, message, errors, headers)
 
 
@@ -164,6 +165,13 @@ def as_uuid(value: str) -> uuid.UUID:
         raise NotFound("No resource of this type has this id.") from None
 
 
+def maybe_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None
+
+
 def referral_headers(referral) -> dict:
     return {"ETag": f'W/"{referral.version}"', "Last-Modified": referral.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT")}
 
@@ -204,20 +212,13 @@ class HealthcareServices(MethodView):
             categories=split_tokens(args["service_category"]),
             types=split_tokens(args["service_type"]),
             organizations=parse_references("organization", args["organization"], "Organization"),
-            ids=[[i for i in map(_maybe_uuid, value.split(",")) if i] for value in args["_id"]],
+            ids=[[i for i in map(maybe_uuid, value.split(",")) if i] for value in args["_id"]],
             active=args.get("active"),
             last_updated=parse_dates("_lastUpdated", args["_lastUpdated"]),
         )
         page = fhir.search_services(session(), search, args["_page"], args["_count"])
         resources = [fhir.healthcare_service(service) for service in page.contents]
         return fhir_response(fhir.searchset(resources, page.total_items, base_url(), page_links(page, "HealthcareService")))
-
-
-def _maybe_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        return None
 
 
 @blp.route("/HealthcareService/<string:resource_id>")
@@ -239,7 +240,7 @@ class OrganizationById(MethodView):
     def get(self, resource_id: str):
         """Read an Organization: an HSDS organization, or a program (a department `partOf`
         its organization, the owner of the referrals to its services)."""
-        return fhir_response(fhir.get_organization(session(), as_uuid(resource_id)))
+        return fhir_response(fhir.organization_resource(session(), as_uuid(resource_id)))
 
 
 @blp.route("/Location/<string:resource_id>")

@@ -331,8 +331,8 @@ def get_location(session: Session, location_id: uuid.UUID) -> Location:
     return record
 
 
-def get_organization(session: Session, organization_id: uuid.UUID) -> dict:
-    """`Organization/<id>`: an HSDS organization, or a program."""
+def organization_resource(session: Session, organization_id: uuid.UUID) -> dict:
+    """The resource `Organization/<id>` names: an HSDS organization, or a program."""
     try:
         return organization(directory.get_organization(session, organization_id, full_service=False))
     except NotFound:

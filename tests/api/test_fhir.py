@@ -578,3 +578,19 @@ def test_the_readme_example_bundle_makes_a_referral(client, keys):
     referral = client.get(f"/referrals/{referral_of(response)}", headers=auth(keys["sender"])).get_json()
     assert referral["child"]["given_name"] == "Ana" and referral["guardian"]["contact_preference"] == "text"
     assert referral["consent"]["relationship"] == "mother" and referral["referrer"]["organization"] == "Hartford Pediatrics"
+
+
+def test_no_personal_data_in_logs(client, keys, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    bundle = bundle_for(body())
+    referral_id = referral_of(post_bundle(client, keys, bundle))
+    bad = copy.deepcopy(bundle)
+    bad["entry"][1]["resource"]["birthDate"] = "2999-01-01"
+    post_bundle(client, keys, bad, key="another")
+    fhir_get(client, f"/fhir/Task/{referral_id}", keys["receiver"])
+    fhir_get(client, f"/fhir/Task?owner=Organization/{HELP_ME_GROW}", keys["receiver"])
+    text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    for secret in (CHILD_NAME, FAMILY_NAME, "860-555-0142", keys["sender"]):
+        assert secret not in text
