@@ -12,10 +12,12 @@ def session():
     return db.session
 
 
-def page_response(page: Page, item_schema: Schema):
-    """The HSDS `Page` envelope with `contents` dumped by `item_schema`."""
+def page_response(page: Page, item_schema: Schema | None):
+    """The HSDS `Page` envelope with `contents` dumped by `item_schema` (None: the contents are
+    JSON-ready records already, as core.directory.service_rows makes them)."""
     body = page.envelope
-    body["contents"] = item_schema.dump(page.contents, many=True)
+    if item_schema is not None:
+        body["contents"] = item_schema.dump(page.contents, many=True)
     return jsonify(body)
 
 

@@ -68,7 +68,7 @@ class Services(MethodView):
         """
         query = query_from(args)
         page = directory.list_services(session(), query, args["page"], args["per_page"], args["full"])
-        return page_response(page, ServiceSchema() if args["full"] else ServiceListItemSchema())
+        return page_response(page, ServiceSchema() if args["full"] else None)
 
 
 @blp.route("/<uuid:service_id>")

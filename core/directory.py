@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from core import geo, search
+from core import geo, search, tags
 from core.errors import NotFound
 from core.paging import Page, paginate
 from models import (
@@ -74,13 +74,21 @@ class ServiceQuery:
     proximity_m: float | None = None
     sort: str | None = None  # relevance, name, distance, modified
     facets: list[str] = field(default_factory=list)
-    _match: search.Match | None = field(default=None, init=False, repr=False)
+    _terms: list[str] | None = field(default=None, init=False, repr=False)
 
-    def match(self, session: Session) -> search.Match:
-        """The compiled search, built once per request (typo look-ups included)."""
-        if self._match is None:
-            self._match = search.build_match(session, self.search or "")
-        return self._match
+    def terms(self, session: Session) -> list[str]:
+        """The search words, worked out once per request (typo look-ups included)."""
+        if self._terms is None:
+            self._terms = search.search_terms(session, self.search) if self.search else []
+        return self._terms
+
+    @property
+    def order(self) -> str:
+        return self.sort or ("relevance" if self.search else "name")
+
+    @property
+    def measures_distance(self) -> bool:
+        return self.point is not None and (self.sort == "distance" or self.proximity_m is not None)
 
 
 def term_and_descendants(term_ids) -> Select:
@@ -90,14 +98,8 @@ def term_and_descendants(term_ids) -> Select:
     return select(tree.c.id)
 
 
-def _services_with_terms(term_ids) -> Select:
-    return select(Attribute.link_id).where(
-        Attribute.link_entity == "service", Attribute.taxonomy_term_id.in_(term_ids)
-    )
-
-
-def _category_terms(filters: ServiceFilters) -> Select | None:
-    """Term ids named by `taxonomy_term_id` and by `category` (an id or a code)."""
+def _category_term_ids(session: Session, filters: ServiceFilters) -> list[uuid.UUID] | None:
+    """Ids of the terms named by `taxonomy_term_id` and by `category` (an id or a code)."""
     ids = list(filters.taxonomy_term_ids)
     codes = []
     for value in filters.categories:
@@ -107,38 +109,70 @@ def _category_terms(filters: ServiceFilters) -> Select | None:
             codes.append(value.lower())
     if not ids and not codes:
         return None
-    return select(TaxonomyTerm.id).where(or_(TaxonomyTerm.id.in_(ids), TaxonomyTerm.code.in_(codes)))
+    return list(session.scalars(select(TaxonomyTerm.id).where(or_(TaxonomyTerm.id.in_(ids), TaxonomyTerm.code.in_(codes)))))
 
 
-def _covering(towns: list[str]) -> Select:
-    """Services with a service area that names one of `towns`, or a statewide area when one
-    of them is a Connecticut town."""
-    lowered = [town.strip().lower() for town in towns]
-    named = select(ServiceAreaTown.service_area_id).where(func.lower(ServiceAreaTown.town).in_(lowered))
-    covers = ServiceArea.id.in_(named)
-    if any(geo.town_place(town) for town in towns):
-        covers = or_(covers, ServiceArea.statewide.is_(True))
-    return select(ServiceArea.service_id).where(covers)
+def criteria(session: Session, query: ServiceQuery, skip: str | None = None) -> search.Criteria:
+    """The query's search words and filters as index criteria (every filter but the facet
+    `skip`). A category matches the categories below it because every service carries the tags
+    of its categories' ancestors; a town matches the services whose area names it and, for a
+    Connecticut town, every statewide service."""
+    f = query.filters
+    groups: list[list[str]] = []
+
+    def group(kind: str, values) -> None:
+        groups.append(sorted({tags.tag(kind, value) for value in values}))
+
+    if f.organization_ids:
+        group(tags.ORGANIZATION, f.organization_ids)
+    if f.program_ids and skip != "program":
+        group(tags.PROGRAM, f.program_ids)
+    if skip != "category":
+        term_ids = _category_term_ids(session, f)
+        if term_ids is not None:
+            group(tags.TERM, term_ids)
+    if f.taxonomy_ids:
+        group(tags.TAXONOMY, f.taxonomy_ids)
+    if skip != "town":
+        towns = list(f.towns)
+        if f.postcodes and query.proximity_m is None:
+            # A ZIP code outside Connecticut's table names no town, so it matches nothing.
+            zip_towns = [place.name for place in map(geo.zip_place, f.postcodes) if place]
+            if not zip_towns:
+                groups.append([])
+            towns += zip_towns
+        if towns:
+            group(tags.TOWN, towns)
+            if any(geo.town_place(town) for town in towns):
+                groups[-1].append(tags.tag(tags.STATEWIDE))
+    if f.languages and skip != "language":
+        group(tags.LANGUAGE, [code.lower() for code in f.languages])
+    return search.Criteria(terms=query.terms(session), tag_groups=groups)
 
 
-def service_conditions(session: Session, query: ServiceQuery, skip: str | None = None) -> list:
-    """WHERE clauses on `Service` for every filter (but the facet `skip`) and the search words."""
+def plan(
+    session: Session, query: ServiceQuery, skip: str | None = None, radius: bool = True
+) -> tuple[search.Criteria | None, list]:
+    """How to answer the query: index criteria (None when no word or tag filter is asked, so
+    the services table alone answers it, in name order from its index) and row conditions
+    (with the radius as a condition unless `radius` is False: the caller joins it)."""
+    found, conditions = criteria(session, query, skip), row_conditions(query, radius)
+    statuses = query.filters.statuses
+    if found.unconstrained:
+        if statuses:
+            conditions.append(Service.status.in_(statuses))
+        return None, conditions
+    if statuses:
+        found.tag_groups.insert(0, sorted({tags.tag(tags.STATUS, status) for status in statuses}))
+    return found, conditions
+
+
+def row_conditions(query: ServiceQuery, radius: bool = True) -> list:
+    """WHERE clauses on `Service` for the filters the index does not answer: ages, dates, radius."""
     f = query.filters
     conditions = []
-    if f.organization_ids:
-        conditions.append(Service.organization_id.in_(f.organization_ids))
-    if f.program_ids and skip != "program":
-        conditions.append(Service.program_id.in_(f.program_ids))
-    if f.statuses:
-        conditions.append(Service.status.in_(f.statuses))
     if f.modified_after is not None:
         conditions.append(Service.last_modified >= f.modified_after)
-    terms = _category_terms(f)
-    if terms is not None and skip != "category":
-        conditions.append(Service.id.in_(_services_with_terms(term_and_descendants(terms))))
-    if f.taxonomy_ids:
-        in_taxonomy = select(TaxonomyTerm.id).where(TaxonomyTerm.taxonomy_id.in_(f.taxonomy_ids))
-        conditions.append(Service.id.in_(_services_with_terms(in_taxonomy)))
     if f.ages:
         conditions.append(
             or_(
@@ -151,21 +185,20 @@ def service_conditions(session: Session, query: ServiceQuery, skip: str | None =
                 )
             )
         )
-    towns = list(f.towns)
-    if f.postcodes and query.proximity_m is None:
-        # A ZIP code outside Connecticut's table names no town, so it matches nothing.
-        zip_towns = [place.name for place in map(geo.zip_place, f.postcodes) if place]
-        if not zip_towns and skip != "town":
-            conditions.append(false())  # no Connecticut ZIP code: nothing is known to cover it
-        towns += zip_towns
-    if towns and skip != "town":
-        conditions.append(Service.id.in_(_covering(towns)))
-    if f.languages and skip != "language":
-        codes = [code.lower() for code in f.languages]
-        conditions.append(Service.id.in_(select(Language.service_id).where(func.lower(Language.code).in_(codes))))
-    if query.point is not None and query.proximity_m is not None:
+    if radius and query.point is not None and query.proximity_m is not None:
         conditions.append(Service.id.in_(select(_nearest(query).c.service_id)))
     return conditions
+
+
+def matching_service_ids(session: Session, query: ServiceQuery, skip: str | None = None) -> Select:
+    """A select of the ids of every service the query matches (but for the facet `skip`)."""
+    found, conditions = plan(session, query, skip)
+    if found is None:
+        return select(Service.id).where(*conditions)
+    hits = search.hits(session, found)
+    if not conditions:
+        return select(hits.c.service_id)
+    return select(Service.id).join(hits, hits.c.service_id == Service.id).where(*conditions)
 
 
 def _nearest(query: ServiceQuery):
@@ -183,30 +216,40 @@ def _nearest(query: ServiceQuery):
     return stmt.subquery("nearest")
 
 
-def _ordered_services(session: Session, query: ServiceQuery, entity=Service) -> tuple[Select, list]:
-    """A select of (entity, score, distance) in the order the query asks for."""
-    score = distance = None
-    stmt = select(entity)
-    if entity is not Service:
-        stmt = stmt.join(Service, entity.service_id == Service.id)
-    if query.search:
-        match = query.match(session)
-        stmt = stmt.join(match.ranked, match.ranked.c.service_id == Service.id)
-        score = match.ranked.c.score
-    if query.point is not None and (query.sort == "distance" or query.proximity_m is not None):
+def _ordered(session: Session, query: ServiceQuery, entity=Service) -> Select:
+    """A select of (entity id, score, distance) in the order the query asks for."""
+    # A radius is always joined below (it comes with a point), never a condition here.
+    found, conditions = plan(session, query, radius=False)
+    hits = search.hits(session, found) if found is not None else None
+    if entity is Service and hits is not None and not conditions and query.order not in ("name", "modified"):
+        key = service_id = hits.c.service_id  # the index alone: no join to the services table
+        stmt = select(key)
+        joined = False
+    else:
+        key, service_id, joined = entity.id, Service.id, True
+        stmt = select(key) if entity is Service else select(key).join(Service, Service.id == entity.service_id)
+        if hits is not None:
+            stmt = stmt.join(hits, hits.c.service_id == Service.id)
+    score = hits.c.score if hits is not None and query.search else None
+    distance = None
+    if query.measures_distance:
         nearest = _nearest(query)
-        stmt = stmt.outerjoin(nearest, nearest.c.service_id == Service.id)
+        if query.proximity_m is not None:  # the radius is a filter: join the places within it
+            stmt = stmt.join(nearest, nearest.c.service_id == service_id)
+        else:
+            stmt = stmt.outerjoin(nearest, nearest.c.service_id == service_id)
         distance = nearest.c.distance
-    stmt = stmt.where(*service_conditions(session, query))
-    sort = query.sort or ("relevance" if score is not None else "name")
+    stmt = stmt.where(*conditions)
     order: list = []
-    if sort == "distance" and distance is not None:
+    if query.order == "distance" and distance is not None:
         order += [distance.is_(None), distance]
-    elif sort == "modified":
+    elif query.order == "modified":
         order += [Service.last_modified.desc()]
-    if score is not None and sort != "name":
+    if score is not None and query.order != "name":
         order += [score.desc()]
-    order += [Service.name, entity.id]
+    if joined:
+        order += [Service.name]
+    order += [key]
     stmt = stmt.add_columns(
         (score if score is not None else literal(None)).label("score"),
         (distance if distance is not None else literal(None)).label("distance"),
@@ -214,34 +257,96 @@ def _ordered_services(session: Session, query: ServiceQuery, entity=Service) -> 
     return stmt.order_by(*order)
 
 
-def _page_of_rows(session: Session, stmt: Select, total_stmt: Select, page: int, per_page: int) -> Page:
-    total = session.scalar(total_stmt) or 0
-    rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    contents = []
-    for row in rows:
-        record = row[0]
-        if row.distance is not None:
-            record.distance = round(row.distance, 1)
-        contents.append(record)
-    return Page(contents=contents, total_items=total, page_number=page, per_page=per_page)
-
-
-def _total(session: Session, query: ServiceQuery, entity=Service) -> Select:
+def _count(session: Session, query: ServiceQuery, entity=Service) -> int:
     """How many rows the query matches, counted without ranking or measuring them."""
-    stmt = select(func.count(entity.id))
-    if entity is not Service:
-        stmt = stmt.join(Service, entity.service_id == Service.id)
-    if query.search:
-        stmt = stmt.where(Service.id.in_(query.match(session).ids))
-    return stmt.where(*service_conditions(session, query))
+    found, conditions = plan(session, query)
+    if entity is Service and found is not None and not conditions:
+        return search.count_hits(session, found)
+    ids = matching_service_ids(session, query)
+    if entity is Service:
+        return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+    return session.scalar(select(func.count(entity.id)).where(entity.service_id.in_(ids))) or 0
+
+
+def _page_ids(session: Session, query: ServiceQuery, page: int, per_page: int, entity=Service) -> list:
+    """(id, score, distance) of one page of the query's results, in order."""
+    offset = (page - 1) * per_page
+    found, conditions = plan(session, query)
+    if entity is Service and found is not None and found.terms and query.order == "relevance" and not conditions:
+        if found.impossible:
+            return []
+        return [(service_id, score, None) for service_id, score in search.top_hits(session, found, per_page, offset)]
+    return [tuple(row) for row in session.execute(_ordered(session, query, entity).limit(per_page).offset(offset))]
 
 
 def list_services(session: Session, query: ServiceQuery, page: int, per_page: int, full: bool) -> Page:
-    stmt = _ordered_services(session, query).options(*(FULL_SERVICE if full else BRIEF_SERVICE))
-    result = _page_of_rows(session, stmt, _total(session, query), page, per_page)
+    """A page of services. Brief records are plain dicts read in one query (`service_rows`);
+    full records are the nested models."""
+    rows = _page_ids(session, query, page, per_page)
+    ids = [row[0] for row in rows]
+    if full:
+        records = {s.id: s for s in session.scalars(select(Service).where(Service.id.in_(ids)).options(*FULL_SERVICE))}
+        contents = []
+        for service_id, _, distance in rows:
+            record = records[service_id]
+            if distance is not None:
+                record.distance = round(distance, 1)
+            contents.append(record)
+    else:
+        briefs = service_rows(session, ids)
+        contents = []
+        for service_id, _, distance in rows:
+            record = briefs[service_id]
+            if distance is not None:
+                record["distance"] = round(distance, 1)
+            contents.append(record)
+    result = Page(contents=contents, total_items=_count(session, query), page_number=page, per_page=per_page)
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
     return result
+
+
+SERVICE_COLUMNS = [column for column in Service.__table__.columns]
+ORGANIZATION_BRIEF = ["id", "name", "alternate_name", "description", "email", "website", "parent_organization_id"]
+PROGRAM_BRIEF = ["id", "organization_id", "name", "alternate_name", "description", "slug"]
+
+
+def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Brief service records by id, each with its organization and program, from one query:
+    the shape of `schemas.hsds.ServiceListItemSchema`, as JSON-ready values, empty values left out."""
+    if not ids:
+        return {}
+    org, prog = Organization.__table__, Program.__table__
+    stmt = (
+        select(
+            *SERVICE_COLUMNS,
+            *(org.c[name].label(f"organization.{name}") for name in ORGANIZATION_BRIEF),
+            *(prog.c[name].label(f"program.{name}") for name in PROGRAM_BRIEF),
+        )
+        .select_from(Service.__table__.join(org, org.c.id == Service.organization_id).outerjoin(prog, prog.c.id == Service.program_id))
+        .where(Service.id.in_(ids))
+    )
+    out: dict[uuid.UUID, dict] = {}
+    for row in session.execute(stmt).mappings():
+        record: dict = {}
+        nested: dict[str, dict] = {"organization": {}, "program": {}}
+        for key, value in row.items():
+            if value is None or value == "":
+                continue
+            if isinstance(value, uuid.UUID):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            prefix, _, name = key.partition(".")
+            if name:
+                nested[prefix][name] = value
+            else:
+                record[key] = value
+        for name, values in nested.items():
+            if values:
+                record[name] = values
+        out[row["id"]] = record
+    return out
 
 
 def facet_counts(session: Session, query: ServiceQuery) -> dict:
@@ -249,14 +354,8 @@ def facet_counts(session: Session, query: ServiceQuery) -> dict:
     counts respect every filter but its own, so a coordinator sees what each choice would give."""
     out: dict = {}
 
-    def matching(skip: str) -> Select:
-        stmt = select(Service.id)
-        if query.search:
-            stmt = stmt.where(Service.id.in_(query.match(session).ids))
-        return stmt.where(*service_conditions(session, query, skip=skip))
-
     for name in query.facets:
-        ids = matching(name)
+        ids = matching_service_ids(session, query, skip=name)
         if name == "category":
             closure = select(TaxonomyTerm.id.label("term_id"), TaxonomyTerm.id.label("ancestor_id")).cte(
                 "term_closure", recursive=True
@@ -325,8 +424,21 @@ def list_service_at_locations(session: Session, query: ServiceQuery, page: int, 
             selectinload(ServiceAtLocation.schedules),
             selectinload(ServiceAtLocation.contacts).selectinload(Contact.phones),
         ]
-    stmt = _ordered_services(session, query, entity=ServiceAtLocation).options(*options)
-    return _page_of_rows(session, stmt, _total(session, query, ServiceAtLocation), page, per_page)
+    rows = _page_ids(session, query, page, per_page, entity=ServiceAtLocation)
+    records = {
+        sal.id: sal
+        for sal in session.scalars(
+            select(ServiceAtLocation).where(ServiceAtLocation.id.in_([row[0] for row in rows])).options(*options)
+        )
+    }
+    contents = []
+    for sal_id, _, distance in rows:
+        record = records[sal_id]
+        if distance is not None:
+            record.distance = round(distance, 1)
+        contents.append(record)
+    total = _count(session, query, ServiceAtLocation)
+    return Page(contents=contents, total_items=total, page_number=page, per_page=per_page)
 
 
 def get_service_at_location(session: Session, sal_id: uuid.UUID) -> ServiceAtLocation:
@@ -382,11 +494,13 @@ def list_programs(
         stmt = stmt.where(Program.organization_id.in_(organization_ids))
     order = [Program.name, Program.id]
     if search_text:
-        ranked = search.build_match(session, search_text).ranked
+        found = search.hits(
+            session,
+            search.Criteria(terms=search.search_terms(session, search_text), tag_groups=[[tags.tag(tags.STATUS, "active")]]),
+        )
         best = (
-            select(Service.program_id, func.max(ranked.c.score).label("score"))
-            .join(ranked, ranked.c.service_id == Service.id)
-            .where(Service.status == "active")
+            select(Service.program_id, func.max(found.c.score).label("score"))
+            .join(found, found.c.service_id == Service.id)
             .group_by(Service.program_id)
             .subquery("best")
         )

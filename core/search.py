@@ -9,13 +9,14 @@ corrections), ranked by the engine.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Float, Select, Uuid, delete, false, literal, select, text
+from sqlalchemy import Float, Select, Uuid, delete, false, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from core import geo
+from core import geo, tags
 from core.text import ParsedQuery, allowed_typos, deletions, edit_distance, index_words, parse
 from models import (
     Attribute,
@@ -31,8 +32,9 @@ from models import (
 )
 
 # BM25 weights of the FTS5 columns, in table order:
-# name, program, category, eligibility, area, description, organization.
-SQLITE_WEIGHTS = "10.0, 4.0, 5.0, 3.0, 3.0, 1.0, 1.0"
+# name, program, category, eligibility, area, description, organization, and the filter tags
+# (which never count towards relevance).
+SQLITE_WEIGHTS = "10.0, 4.0, 5.0, 3.0, 3.0, 1.0, 1.0, 0.0"
 
 
 def dialect(session: Session) -> str:
@@ -40,6 +42,92 @@ def dialect(session: Session) -> str:
 
 
 # --------------------------------------------------------------------------- indexing
+
+
+class AreaText(NamedTuple):
+    """What search reads of one service area."""
+
+    id: uuid.UUID
+    name: str | None
+    description: str | None
+    towns: Iterable[str]
+
+
+def search_fields(
+    *,
+    name: str,
+    alternate_name: str | None,
+    description: str | None,
+    eligibility_description: str | None,
+    program_names: Sequence[str | None],
+    organization_names: Sequence[str | None],
+    category_names: Sequence[str],
+    areas: Iterable[AreaText],
+) -> dict[str, str]:
+    """The text of each `service_search` column for one service, from plain values.
+
+    The one definition of what search reads of a service: `index_service` and the bulk loader
+    (`core.bulk`) both call it, so the two cannot drift. Areas are taken in order of name (then
+    id) and their towns alphabetically, sorted here rather than by the database, so the text is
+    the same on both engines whatever their collation.
+    """
+    ordered_areas = sorted(areas, key=lambda area: (area.name or "", area.id))
+    return {
+        "name_text": _join(name, alternate_name),
+        "program_text": _join(*program_names),
+        "category_text": _join(*category_names),
+        "eligibility_text": _join(eligibility_description),
+        "area_text": _join(*(_join(area.name, area.description, *sorted(area.towns)) for area in ordered_areas)),
+        "description_text": _join(description),
+        "organization_text": _join(*organization_names),
+    }
+
+
+def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TaxonomyTerm | None]) -> list[str]:
+    """The names of the categories `term_ids` and of every category above them, each once.
+
+    `term` looks a term up by id (anything with `id`, `name` and `parent_id`): the session for
+    one service, a dictionary loaded beforehand for a batch. A service is thereby found by the
+    broader categories too ("healthy housing" finds a lead inspection service).
+    """
+    return [current.name for current in ancestry(term_ids, term)]
+
+
+def ancestry(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TaxonomyTerm | None]) -> list[TaxonomyTerm]:
+    """The terms `term_ids` and every term above them, each once, in walking order."""
+    found: list[TaxonomyTerm] = []
+    seen: set[uuid.UUID] = set()
+    for term_id in term_ids:
+        current = term(term_id)
+        while current is not None and current.id not in seen:
+            seen.add(current.id)
+            found.append(current)
+            current = term(current.parent_id) if current.parent_id else None
+    return found
+
+
+def tag_text(
+    *,
+    status: str,
+    organization_id: uuid.UUID,
+    program_id: uuid.UUID | None,
+    terms: Iterable[TaxonomyTerm],
+    areas: Iterable[tuple[bool, Iterable[str]]],
+    language_codes: Iterable[str | None],
+) -> str:
+    """The `tag_text` column of one service: its filter tags (core/tags.py). `terms` are its
+    categories with every category above them (`ancestry`); `areas` are (statewide, towns)."""
+    terms, areas = list(terms), [(statewide, list(towns)) for statewide, towns in areas]
+    return tags.service_tags(
+        status=status,
+        organization_id=organization_id,
+        program_id=program_id,
+        term_ids=[term.id for term in terms],
+        taxonomy_ids=[term.taxonomy_id for term in terms if term.taxonomy_id],
+        towns=[town for _, towns in areas for town in towns],
+        statewide=any(statewide for statewide, _ in areas),
+        languages=[code for code in language_codes if code],
+    )
 
 
 def index_service(session: Session, service_id: uuid.UUID) -> None:
@@ -52,6 +140,7 @@ def index_service(session: Session, service_id: uuid.UUID) -> None:
             selectinload(Service.organization),
             selectinload(Service.attributes).selectinload(Attribute.taxonomy_term),
             selectinload(Service.service_areas).selectinload(ServiceArea.towns),
+            selectinload(Service.languages),
             selectinload(Service.service_at_locations)
             .selectinload(ServiceAtLocation.location)
             .selectinload(Location.addresses),
@@ -61,15 +150,34 @@ def index_service(session: Session, service_id: uuid.UUID) -> None:
     )
     if service is None:
         return
-    fields = {
-        "name_text": _join(service.name, service.alternate_name),
-        "program_text": _join(service.program.name, service.program.alternate_name) if service.program else "",
-        "category_text": _join(*_category_names(session, service)),
-        "eligibility_text": _join(service.eligibility_description),
-        "area_text": _join(*(_area_text(area) for area in service.service_areas)),
-        "description_text": _join(service.description),
-        "organization_text": _join(service.organization.name, service.organization.alternate_name),
-    }
+    program, organization = service.program, service.organization
+    fields = search_fields(
+        name=service.name,
+        alternate_name=service.alternate_name,
+        description=service.description,
+        eligibility_description=service.eligibility_description,
+        program_names=(program.name, program.alternate_name) if program else (),
+        organization_names=(organization.name, organization.alternate_name),
+        category_names=category_names(
+            [attribute.taxonomy_term_id for attribute in sorted(service.attributes, key=lambda a: a.id)],
+            lambda term_id: session.get(TaxonomyTerm, term_id),
+        ),
+        areas=[
+            AreaText(area.id, area.name, area.description, [town.town for town in area.towns])
+            for area in service.service_areas
+        ],
+    )
+    fields["tag_text"] = tag_text(
+        status=service.status,
+        organization_id=service.organization_id,
+        program_id=service.program_id,
+        terms=ancestry(
+            [attribute.taxonomy_term_id for attribute in service.attributes],
+            lambda term_id: session.get(TaxonomyTerm, term_id),
+        ),
+        areas=[(area.statewide, [town.town for town in area.towns]) for area in service.service_areas],
+        language_codes=[language.code for language in service.languages],
+    )
     row = session.scalar(select(ServiceSearch).where(ServiceSearch.service_id == service.id))
     if row is None:
         session.add(ServiceSearch(service_id=service.id, **fields))
@@ -77,7 +185,7 @@ def index_service(session: Session, service_id: uuid.UUID) -> None:
         for key, value in fields.items():
             if getattr(row, key) != value:
                 setattr(row, key, value)
-    _remember_words(session, index_words(" ".join(fields.values())))
+    remember_words(session, index_words(" ".join(fields.values())))
     _write_points(session, service)
 
 
@@ -93,51 +201,45 @@ def _join(*parts: str | None) -> str:
     return " ".join(part for part in parts if part)
 
 
-def _category_names(session: Session, service: Service) -> list[str]:
-    """The names of the service's categories and of every category above them."""
-    names: list[str] = []
-    seen: set[uuid.UUID] = set()
-    for attribute in service.attributes:
-        term = attribute.taxonomy_term
-        while term is not None and term.id not in seen:
-            seen.add(term.id)
-            names.append(term.name)
-            term = session.get(TaxonomyTerm, term.parent_id) if term.parent_id else None
-    return names
-
-
-def _area_text(area: ServiceArea) -> str:
-    return _join(area.name, area.description, *(town.town for town in area.towns))
+# Words per `IN (...)` lookup: well under SQLite's limit on bound parameters.
+WORDS_PER_STATEMENT = 500
 
 
 def _insert_ignoring_duplicates(session: Session, model: type, rows: list[dict]) -> None:
     if not rows:
         return
     insert = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    # executemany: one compiled statement whatever the number of rows.
+    session.execute(insert(model).on_conflict_do_nothing(), rows)
 
 
-def _remember_words(session: Session, words: set[str]) -> None:
+def remember_words(session: Session, words: set[str]) -> None:
+    """Add the words not yet in `search_word` (and, on SQLite, their one-deletion variants)."""
     if not words:
         return
-    known = set(session.scalars(select(SearchWord.word).where(SearchWord.word.in_(words))))
-    new = sorted(words - known)
+    ordered = sorted(words)
+    known: set[str] = set()
+    for start in range(0, len(ordered), WORDS_PER_STATEMENT):
+        chunk = ordered[start : start + WORDS_PER_STATEMENT]
+        known.update(session.scalars(select(SearchWord.word).where(SearchWord.word.in_(chunk))))
+    new = [word for word in ordered if word not in known]
     _insert_ignoring_duplicates(session, SearchWord, [{"word": word} for word in new])
     if dialect(session) != "postgresql":  # PostgreSQL finds typos with pg_trgm instead
-        variants = [{"variant": v, "word": word} for word in new for v in deletions(word)]
-        for start in range(0, len(variants), 500):
-            _insert_ignoring_duplicates(session, SearchWordVariant, variants[start : start + 500])
+        _insert_ignoring_duplicates(
+            session, SearchWordVariant, [{"variant": v, "word": word} for word in new for v in sorted(deletions(word))]
+        )
 
 
 def _write_points(session: Session, service: Service) -> None:
     session.execute(delete(ServicePoint).where(ServicePoint.service_id == service.id))
     for sal in service.service_at_locations:
-        point = _location_point(sal.location)
+        point = location_point(sal.location)
         if point is not None:
             session.add(ServicePoint(service_id=service.id, location_id=sal.location_id, latitude=point[0], longitude=point[1]))
 
 
-def _location_point(location: Location) -> tuple[float, float] | None:
+def location_point(location: Location) -> tuple[float, float] | None:
+    """Where a location is: its own coordinates, or the centroid of its Connecticut ZIP code."""
     if location.latitude is not None and location.longitude is not None:
         return location.latitude, location.longitude
     for address in location.addresses:
@@ -149,53 +251,116 @@ def _location_point(location: Location) -> tuple[float, float] | None:
 
 # --------------------------------------------------------------------------- matching
 
+# The columns search words are matched in (never `tag_text`, which holds the filter tags).
+SQLITE_TEXT_COLUMNS = (
+    "{name_text program_text category_text eligibility_text area_text description_text organization_text}"
+)
+
 
 @dataclass
-class Match:
-    """A compiled query. `ranked` scores the matching services (higher `score` is better);
-    `ids` selects the same services without scoring them, for counts and facets."""
+class Criteria:
+    """What a list asks of the index: search words (any of them), and filter tag groups (every
+    group, any tag within a group; see core.tags). An empty group matches nothing."""
 
-    terms: list[str]
-    ranked: object  # a subquery with columns service_id, score
-    ids: Select
+    terms: list[str] = field(default_factory=list)
+    tag_groups: list[list[str]] = field(default_factory=list)
+
+    @property
+    def impossible(self) -> bool:
+        return any(not group for group in self.tag_groups)
+
+    @property
+    def unconstrained(self) -> bool:
+        return not self.terms and not self.tag_groups
 
 
-def build_match(session: Session, query: str) -> Match:
+def search_terms(session: Session, query: str) -> list[str]:
+    """The words to look for: the user's own, synonym expansions and typo corrections."""
     parsed = parse(query)
-    terms = parsed.terms + corrections(session, parsed)
-    terms = list(dict.fromkeys(terms))
-    return Match(terms=terms, ranked=_ranked(session, terms), ids=_matching_ids(session, terms))
+    return list(dict.fromkeys(parsed.terms + corrections(session, parsed)))
 
 
-def _matching_ids(session: Session, terms: list[str]) -> Select:
-    if not terms:
-        return select(ServiceSearch.service_id).where(false())
-    if dialect(session) == "postgresql":
-        condition = text("service_search.document @@ to_tsquery('english'::regconfig, :q)").bindparams(q=" | ".join(terms))
-        return select(ServiceSearch.service_id).where(condition)
-    condition = text(
-        "service_search.id IN (SELECT rowid FROM service_fts WHERE service_fts MATCH :q)"
-    ).bindparams(q=" OR ".join(f'"{term}"' for term in terms))
-    return select(ServiceSearch.service_id).where(condition)
+def _sqlite_match(criteria: Criteria) -> str:
+    parts = []
+    if criteria.terms:
+        parts.append(f"{SQLITE_TEXT_COLUMNS} : (" + " OR ".join(f'"{term}"' for term in criteria.terms) + ")")
+    parts += ["tag_text : (" + " OR ".join(group) + ")" for group in criteria.tag_groups]
+    return " AND ".join(parts)
 
 
-def _ranked(session: Session, terms: list[str]):
+def _postgresql_where(criteria: Criteria) -> tuple[str, str, dict]:
+    """(FROM addition, WHERE clause, parameters) of a PostgreSQL match."""
+    conditions, params, source = [], {}, ""
+    if criteria.terms:
+        source = ", to_tsquery('english'::regconfig, :q) AS q"
+        conditions.append("document @@ q")
+        params["q"] = " | ".join(criteria.terms)
+    if criteria.tag_groups:
+        conditions.append("tags @@ to_tsquery('simple'::regconfig, :t)")
+        params["t"] = " & ".join("(" + " | ".join(group) + ")" for group in criteria.tag_groups)
+    return source, " AND ".join(conditions), params
+
+
+def hits(session: Session, criteria: Criteria):
+    """A subquery (service_id, score) of the services matching `criteria`, unordered. `score`
+    (higher is better) is the engine's relevance when there are search words, else NULL."""
     columns = {"service_id": Uuid(), "score": Float()}
-    if not terms:
-        return select(ServiceSearch.service_id, literal(0.0, Float()).label("score")).where(false()).subquery("ranked")
+    if criteria.impossible:
+        return select(ServiceSearch.service_id, literal(None, Float()).label("score")).where(false()).subquery("hits")
+    if criteria.unconstrained:
+        return select(ServiceSearch.service_id, literal(None, Float()).label("score")).subquery("hits")
     if dialect(session) == "postgresql":
-        stmt = text(
-            "SELECT service_id, ts_rank(document, q) AS score "
-            "FROM service_search, to_tsquery('english'::regconfig, :q) AS q WHERE document @@ q"
-        ).bindparams(q=" | ".join(terms))
+        source, where, params = _postgresql_where(criteria)
+        score = "ts_rank(document, q)" if criteria.terms else "NULL::float8"
+        stmt = text(f"SELECT service_id, {score} AS score FROM service_search{source} WHERE {where}").bindparams(**params)
     else:
+        score = f"-bm25(service_fts, {SQLITE_WEIGHTS})" if criteria.terms else "NULL"
         stmt = text(
-            f"SELECT s.service_id AS service_id, -bm25(service_fts, {SQLITE_WEIGHTS}) AS score "
-            "FROM service_fts JOIN service_search AS s ON s.id = service_fts.rowid WHERE service_fts MATCH :q "
+            f"SELECT s.service_id AS service_id, {score} AS score "
+            "FROM service_fts JOIN service_search AS s ON s.id = service_fts.rowid WHERE service_fts MATCH :m "
             # LIMIT keeps SQLite from flattening this into an outer aggregate, where bm25() cannot run.
             "LIMIT -1"
-        ).bindparams(q=" OR ".join(f'"{term}"' for term in terms))
-    return stmt.columns(**columns).subquery("ranked")
+        ).bindparams(m=_sqlite_match(criteria))
+    return stmt.columns(**columns).subquery("hits")
+
+
+def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> list[tuple[uuid.UUID, float]]:
+    """The best `limit` (service_id, score) after `offset`, best first, for criteria with search
+    words. Only the engine's own index is read to rank and cut the page; the page's rows alone
+    are then joined to their service ids."""
+    if criteria.impossible or not criteria.terms:
+        raise ValueError("top_hits ranks search words")
+    if dialect(session) == "postgresql":
+        source, where, params = _postgresql_where(criteria)
+        sql = (
+            f"SELECT service_id, ts_rank(document, q) AS score FROM service_search{source} WHERE {where} "
+            "ORDER BY score DESC, service_id LIMIT :limit OFFSET :offset"
+        )
+    else:
+        params = {"m": _sqlite_match(criteria)}
+        sql = (
+            "SELECT s.service_id, t.score FROM ("
+            f"SELECT rowid AS rid, -bm25(service_fts, {SQLITE_WEIGHTS}) AS score FROM service_fts "
+            "WHERE service_fts MATCH :m ORDER BY score DESC, rid LIMIT :limit OFFSET :offset"
+            ") AS t JOIN service_search AS s ON s.id = t.rid ORDER BY t.score DESC, t.rid"
+        )
+    rows = session.execute(
+        text(sql).columns(service_id=Uuid(), score=Float()), {**params, "limit": limit, "offset": offset}
+    )
+    return [(row.service_id, row.score) for row in rows]
+
+
+def count_hits(session: Session, criteria: Criteria) -> int:
+    """How many services match `criteria`, counted in the index alone."""
+    if criteria.impossible:
+        return 0
+    if criteria.unconstrained:
+        return session.scalar(select(func.count()).select_from(ServiceSearch)) or 0
+    if dialect(session) == "postgresql":
+        source, where, params = _postgresql_where(criteria)
+        return session.scalar(text(f"SELECT count(*) FROM service_search{source} WHERE {where}"), params) or 0
+    sql = "SELECT count(*) FROM service_fts WHERE service_fts MATCH :m"
+    return session.scalar(text(sql), {"m": _sqlite_match(criteria)}) or 0
 
 
 def _has_hits(session: Session, word: str) -> bool:

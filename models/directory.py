@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, and_
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, new_id, utcnow
@@ -58,6 +58,8 @@ class Program(Base):
 
 class Service(Base):
     __tablename__ = "service"
+    # Lists in name order of the services with a status walk this index and stop at the page.
+    __table_args__ = (Index("ix_service_status_name", "status", "name"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"), index=True)

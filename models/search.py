@@ -3,7 +3,8 @@ correction, and the points where each service is offered (for near-me).
 
 Engine-specific parts live in the migration: on SQLite an FTS5 table (`service_fts`, kept in
 step with `service_search` by triggers); on PostgreSQL a weighted `tsvector` column
-(`document`, generated from these columns) with a GIN index, and a pg_trgm index on words.
+(`document`, generated from these columns) with a GIN index, a `tags` tsvector (generated from
+`tag_text`, the filter tags of core/tags.py) with a GIN index, and a pg_trgm index on words.
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     (the FTS5 tables on SQLite, the tsvector column and its index on PostgreSQL)."""
     if type_ == "table" and name and name.startswith("service_fts"):
         return False
-    if type_ == "column" and name == "document" and obj.table.name == "service_search":
+    if type_ == "column" and name in ("document", "tags") and obj.table.name == "service_search":
         return False
-    if type_ == "index" and name in ("ix_service_search_document", "ix_search_word_trgm"):
+    if type_ == "index" and name in ("ix_service_search_document", "ix_service_search_tags", "ix_search_word_trgm"):
         return False
     return True
 
@@ -42,6 +43,8 @@ class ServiceSearch(Base):
     area_text: Mapped[str] = mapped_column(Text, default="")
     description_text: Mapped[str] = mapped_column(Text, default="")
     organization_text: Mapped[str] = mapped_column(Text, default="")
+    # Filter tags (core/tags.py): one opaque word per status, category, town, language, ...
+    tag_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class SearchWord(Base):

@@ -350,3 +350,61 @@ def test_control_characters_in_text_parameters_are_422s(client, param):
     response = client.get("/services", query_string={param: "lead\x00paint"})
     assert response.status_code == 422
     assert param in response.get_json()["errors"]["query"]
+
+
+# ----------------------------------------------------------------------------- the index's filter tags
+
+
+def test_filters_follow_a_write_at_once(app, client, varied):
+    """Language, town, status and category filters are answered from tags in the search
+    index: a write that changes them moves the service between lists as soon as it returns."""
+    service_id = varied["teens"]
+    assert service_id not in ids(client, "/services", language="pl")
+    save(app, id=service_id, name="Teen drivers", minimum_age=15, maximum_age=19,
+         languages=[{"id": str(uuid.uuid4()), "code": "pl", "name": "Polish"}],
+         service_areas=[{"id": str(uuid.uuid4()), "name": "Meriden", "towns": ["Meriden"]}],
+         categories=["occh-injury-prevention"])
+    assert service_id in ids(client, "/services", language="pl")
+    assert service_id not in ids(client, "/services", language="en")
+    assert service_id in ids(client, "/services", town="Meriden")
+    assert service_id not in ids(client, "/services", town="Hartford")
+    assert service_id in ids(client, "/services", category="occh-injury-prevention", search="drivers")
+    save(app, id=service_id, name="Teen drivers", status="inactive")
+    assert service_id not in ids(client, "/services", search="drivers")
+    assert ids(client, "/services", status="inactive", search="drivers") == [service_id]
+
+
+def test_moving_a_category_under_another_moves_its_services(app, client):
+    """A category filter includes the categories below it, also after the tree changes."""
+    with app.app_context():
+        from models import TaxonomyTerm
+        from sqlalchemy import select
+
+        terms = {t.code: t for t in db.session.scalars(select(TaxonomyTerm))}
+        asthma = terms["occh-asthma-management"]
+        data = {
+            "id": asthma.id, "taxonomy_id": asthma.taxonomy_id, "parent_id": terms["occh-healthy-housing"].id,
+            "code": asthma.code, "name": asthma.name, "description": asthma.description,
+        }
+    asthma_services = set(ids(client, "/services", category="occh-asthma-management"))
+    assert asthma_services and not asthma_services <= set(ids(client, "/services", category="occh-healthy-housing"))
+    with app.app_context():
+        curation.save_taxonomy_term(db.session, data)
+        db.session.commit()
+    assert asthma_services <= set(ids(client, "/services", category="occh-healthy-housing"))
+
+
+def test_brief_list_records_are_the_schema_s_records(app, client):
+    """Lists read brief records straight from rows; they are exactly what the documented
+    ServiceListItemSchema makes of the same services."""
+    from core import directory
+    from schemas.hsds import ServiceListItemSchema
+
+    with app.app_context():
+        services = directory.list_services(
+            db.session, directory.ServiceQuery(), page=1, per_page=100, full=True
+        ).contents
+        rows = directory.service_rows(db.session, [s.id for s in services])
+        assert len(rows) == len(services) == len(SERVICES)
+        for service in services:
+            assert rows[service.id] == ServiceListItemSchema().dump(service)
