@@ -873,6 +873,14 @@ def _codes(concepts) -> list[str]:
     return out
 
 
+def _concept_text(concept) -> str | None:
+    """A CodeableConcept as words: its text, else its first coding's display."""
+    concept = _dict(concept)
+    if isinstance(concept.get("text"), str):
+        return concept["text"]
+    return next((c["display"] for c in map(_dict, _list(concept.get("coding"))) if isinstance(c.get("display"), str)), None)
+
+
 def _relationship(concepts) -> str | None:
     codes = _codes(concepts)
     for code in codes:
@@ -954,7 +962,8 @@ def referral_from_bundle(bundle) -> BundleReferral:
     )
     if performer is not None:
         data["service_id"] = performer.rstrip("/").split("/")[-1]
-    _put(data, "reason", _first(_codes(service_request.get("reasonCode"))) or _dict(_first(service_request.get("note"))).get("text"))
+    reason = next((t for t in map(_concept_text, _list(service_request.get("reasonCode"))) if t), None)
+    _put(data, "reason", reason or _dict(_first(service_request.get("note"))).get("text"))
     data["urgency"] = service_request.get("priority", "routine")
 
     child: dict = {}
