@@ -3,11 +3,13 @@
     python bench/generate.py --database-url URL --services N [--seed 1]
 
 Migrates the database, loads the real seed directory (api.cli.load_directory: the OCCH
-taxonomy, organizations, programs and services), then writes N synthetic services through the
-project's own path: schemas.inputs.ServiceIn().load(...) + core.curation.save_service, and
-OrganizationIn + save_organization for their organizations, committing every 500 services.
-Nothing is inserted behind the project's back, so the search index (service_search, FTS5 or
-tsvector, search words and typo variants, service points) is exactly what the API would build.
+taxonomy, organizations, programs and services), then writes N synthetic services in batches
+of 1,000 through the project's bulk loader: every record is validated with
+schemas.inputs.ServiceIn().load(...) (organizations with OrganizationIn), then each batch is
+written by core.bulk.insert_organizations + insert_services (one INSERT per table per batch)
+and committed. core.bulk leaves exactly the rows core.curation.save_service would, search
+index included (service_search, FTS5 or tsvector, search words and typo variants, service
+points); tests/core/test_bulk.py holds it to that.
 
 Deterministic: the same --seed gives the same records with the same ids. Run it on an empty
 database (bench/run.py creates one); running it twice on the same seed changes nothing.
@@ -34,7 +36,7 @@ if str(ROOT) not in sys.path:
 SEED_DIR = ROOT / "seed_data"
 # Bump when the generated data changes, so bench/run.py rebuilds databases made by older versions.
 GENERATOR_VERSION = 1
-COMMIT_EVERY = 500
+BATCH_SIZE = 1000  # services per core.bulk batch and per commit
 SERVICES_PER_ORGANIZATION = 50
 NAMESPACE = uuid.UUID("b6a1f0d2-4c1e-4e55-9b1a-2f0c5be7d301")
 
@@ -325,7 +327,7 @@ def generate(database_url: str, services: int, seed: int, out=sys.stdout) -> dic
     from api.cli import load_directory
     from api.config import TestConfig
     from api.extensions import db
-    from core import curation
+    from core import bulk
     from schemas.inputs import OrganizationIn, ServiceIn
 
     app = create_app(TestConfig(absolute_sqlite_url(database_url)))
@@ -343,25 +345,28 @@ def generate(database_url: str, services: int, seed: int, out=sys.stdout) -> dic
         chunk_started = started
         organizations = 0
         organization = org_town = None
+        batch_organizations: list[dict] = []
+        batch_services: list[dict] = []
         for index in range(services):
             if index % SERVICES_PER_ORGANIZATION == 0:
-                raw, org_town = generator.organization(index // SERVICES_PER_ORGANIZATION)
-                organization = raw
-                curation.save_organization(session, organization_schema.load(raw))
+                organization, org_town = generator.organization(index // SERVICES_PER_ORGANIZATION)
+                batch_organizations.append(organization_schema.load(organization))
                 organizations += 1
-            curation.save_service(session, service_schema.load(generator.service(index, organization, org_town)))
-            if (index + 1) % COMMIT_EVERY == 0 or index + 1 == services:
+            batch_services.append(service_schema.load(generator.service(index, organization, org_town)))
+            if len(batch_services) == BATCH_SIZE or index + 1 == services:
+                bulk.insert_organizations(session, batch_organizations)
+                bulk.insert_services(session, batch_services)
                 session.commit()
                 session.expunge_all()
                 now = time.perf_counter()
                 done = index + 1
-                batch = done - (index // COMMIT_EVERY) * COMMIT_EVERY
                 print(
-                    f"  {done:>7} services  {batch / (now - chunk_started):7.1f}/s (last batch)  "
+                    f"  {done:>7} services  {len(batch_services) / (now - chunk_started):7.1f}/s (last batch)  "
                     f"{done / (now - started):7.1f}/s (overall)",
                     file=out,
                     flush=True,
                 )
+                batch_organizations, batch_services = [], []
                 chunk_started = now
         elapsed = time.perf_counter() - started
         # Planner statistics after a bulk load: without them SQLite walks the status index
