@@ -39,7 +39,13 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     cors.init_app(
         app,
         # Referral data only to the configured origins; the public directory to any.
-        resources={r"/referrals.*": private, r"/webhooks.*": private, r"/.*": {"origins": "*", "send_wildcard": True}},
+        resources={
+            r"/referrals.*": private,
+            r"/webhooks.*": private,
+            r"/fhir/(ServiceRequest|Task)\b.*": private,
+            r"/fhir/?$": private,
+            r"/.*": {"origins": "*", "send_wildcard": True},
+        },
         expose_headers=["Location", "ETag", "Link"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
     )

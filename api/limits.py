@@ -29,6 +29,8 @@ from api.extensions import db
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 KEYED_BLUEPRINTS = frozenset({"referrals", "webhooks"})
+# Keyed reads of the FHIR blueprint (its directory reads are public).
+KEYED_ENDPOINTS = frozenset({"fhir.ServiceRequestById", "fhir.TaskById", "fhir.Tasks", "fhir.Transaction"})
 PROBES = frozenset({"/healthz", "/readyz"})
 JSON_TYPE = re.compile(r"^application/(?:[a-z0-9.+-]+\+)?json$")
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -139,10 +141,12 @@ def is_probe() -> bool:
 
 
 def is_keyed() -> bool:
-    """Referral and webhook routes and every write are counted per API client."""
+    """Referral and webhook routes (also as FHIR resources) and every write are counted per API client."""
     if request.method == "OPTIONS":
         return False
-    return request.blueprint in KEYED_BLUEPRINTS or request.method in WRITE_METHODS
+    return (
+        request.blueprint in KEYED_BLUEPRINTS or request.endpoint in KEYED_ENDPOINTS or request.method in WRITE_METHODS
+    )
 
 
 def retry_after(limit: RequestLimit) -> int:
