@@ -27,7 +27,9 @@ class Organization(Base):
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     phones: Mapped[list["Phone"]] = relationship(
-        primaryjoin="and_(Phone.organization_id == Organization.id, Phone.service_id.is_(None))",
+        # The organization's own phones, not those of its locations or contacts.
+        primaryjoin="and_(Phone.organization_id == Organization.id, Phone.service_id.is_(None), "
+        "Phone.location_id.is_(None), Phone.contact_id.is_(None))",
         viewonly=True,
         order_by="Phone.number",
     )
@@ -58,8 +60,9 @@ class Program(Base):
 
 class Service(Base):
     __tablename__ = "service"
-    # Lists in name order of the services with a status walk this index and stop at the page.
-    __table_args__ = (Index("ix_service_status_name", "status", "name"),)
+    # Lists in name order walk one of these indexes and stop at the page: by status alone, or
+    # checking each service against the index criteria (filter tags) as they go.
+    __table_args__ = (Index("ix_service_status_name", "status", "name"), Index("ix_service_name_id", "name", "id"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organization.id"), index=True)

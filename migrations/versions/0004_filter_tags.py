@@ -3,8 +3,8 @@
 Adds `service_search.tag_text` (see core/tags.py): one opaque word per filter value of a
 service, so filters are answered by the full-text index. SQLite: the FTS5 table gets the column
 (weight 0 in ranking). PostgreSQL: a `tags` tsvector generated from it, with a GIN index.
-Every service is then reindexed, which fills the new column. Also an index on service
-(status, name), so a list in name order stops at its page.
+Every service is then reindexed, which fills the new column. Also indexes on service
+(status, name) and (name, id), so a list in name order stops at its page.
 
 Revision ID: 0004
 Revises: 0003
@@ -72,12 +72,14 @@ def upgrade():
         _sqlite_fts(TEXT + ("tag_text",))
     with op.batch_alter_table('service', schema=None) as batch_op:
         batch_op.create_index('ix_service_status_name', ['status', 'name'], unique=False)
+        batch_op.create_index('ix_service_name_id', ['name', 'id'], unique=False)
     _reindex_every_service()
 
 
 def downgrade():
     with op.batch_alter_table('service', schema=None) as batch_op:
         batch_op.drop_index('ix_service_status_name')
+        batch_op.drop_index('ix_service_name_id')
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_service_search_tags")
         op.execute("ALTER TABLE service_search DROP COLUMN IF EXISTS tags")

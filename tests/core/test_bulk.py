@@ -284,3 +284,20 @@ def test_loading_the_same_batch_twice_changes_nothing(app):
         stamps = set(db.session.scalars(select(Service.last_modified).where(Service.id.in_([s["id"] for s in services]))))
     assert snapshot(app) == first
     assert len(stamps) == 1  # not rewritten by the second load
+
+
+def test_saving_an_organization_with_location_phones_again_changes_nothing(app):
+    """An organization's own phones are not its locations' phones: saving the same record
+    twice keeps its last_modified and leaves its services' index alone."""
+    organizations, _ = validated(*directory(services=1))
+    record = next(o for o in organizations if any(location["phones"] for location in o["locations"]))
+    with app.app_context():
+        curation.save_organization(db.session, copy.deepcopy(record))
+        db.session.commit()
+        stamp = db.session.get(Organization, record["id"]).last_modified
+        curation.save_organization(db.session, copy.deepcopy(record))
+        db.session.commit()
+        assert db.session.get(Organization, record["id"]).last_modified == stamp
+        assert sorted(p.number for p in db.session.get(Organization, record["id"]).phones) == sorted(
+            p["number"] for p in record["phones"]
+        )
