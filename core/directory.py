@@ -75,6 +75,7 @@ class ServiceQuery:
     sort: str | None = None  # relevance, name, distance, modified
     facets: list[str] = field(default_factory=list)
     _terms: list[str] | None = field(default=None, init=False, repr=False)
+    _plans: dict = field(default_factory=dict, init=False, repr=False)
 
     def terms(self, session: Session) -> list[str]:
         """The search words, worked out once per request (typo look-ups included)."""
@@ -155,7 +156,15 @@ def plan(
 ) -> tuple[search.Criteria | None, list]:
     """How to answer the query: index criteria (None when no word or tag filter is asked, so
     the services table alone answers it, in name order from its index) and row conditions
-    (with the radius as a condition unless `radius` is False: the caller joins it)."""
+    (with the radius as a condition unless `radius` is False: the caller joins it). Worked out
+    once per request for each `skip` and `radius`; callers must not change what it returns."""
+    key = (skip, radius)
+    if key not in query._plans:
+        query._plans[key] = _plan(session, query, skip, radius)
+    return query._plans[key]
+
+
+def _plan(session: Session, query: ServiceQuery, skip: str | None, radius: bool) -> tuple[search.Criteria | None, list]:
     found, conditions = criteria(session, query, skip), row_conditions(query, radius)
     statuses = query.filters.statuses
     if found.unconstrained:
@@ -286,20 +295,9 @@ def list_services(session: Session, query: ServiceQuery, page: int, per_page: in
     ids = [row[0] for row in rows]
     if full:
         records = {s.id: s for s in session.scalars(select(Service).where(Service.id.in_(ids)).options(*FULL_SERVICE))}
-        contents = []
-        for service_id, _, distance in rows:
-            record = records[service_id]
-            if distance is not None:
-                record.distance = round(distance, 1)
-            contents.append(record)
     else:
-        briefs = service_rows(session, ids)
-        contents = []
-        for service_id, _, distance in rows:
-            record = briefs[service_id]
-            if distance is not None:
-                record["distance"] = round(distance, 1)
-            contents.append(record)
+        records = service_rows(session, ids)
+    contents = _in_page_order(rows, records)
     result = Page(contents=contents, total_items=_count(session, query), page_number=page, per_page=per_page)
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
@@ -309,6 +307,21 @@ def list_services(session: Session, query: ServiceQuery, page: int, per_page: in
 SERVICE_COLUMNS = [column for column in Service.__table__.columns]
 ORGANIZATION_BRIEF = ["id", "name", "alternate_name", "description", "email", "website", "parent_organization_id"]
 PROGRAM_BRIEF = ["id", "organization_id", "name", "alternate_name", "description", "slug"]
+
+
+def _in_page_order(rows: list, records: dict) -> list:
+    """The records of a page's (id, score, distance) rows, in order, each with its `distance`
+    in metres when the query measured one (an attribute of a model, a key of a dict)."""
+    contents = []
+    for record_id, _, distance in rows:
+        record = records[record_id]
+        if distance is not None:
+            if isinstance(record, dict):
+                record["distance"] = round(distance, 1)
+            else:
+                record.distance = round(distance, 1)
+        contents.append(record)
+    return contents
 
 
 def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
@@ -431,14 +444,8 @@ def list_service_at_locations(session: Session, query: ServiceQuery, page: int, 
             select(ServiceAtLocation).where(ServiceAtLocation.id.in_([row[0] for row in rows])).options(*options)
         )
     }
-    contents = []
-    for sal_id, _, distance in rows:
-        record = records[sal_id]
-        if distance is not None:
-            record.distance = round(distance, 1)
-        contents.append(record)
     total = _count(session, query, ServiceAtLocation)
-    return Page(contents=contents, total_items=total, page_number=page, per_page=per_page)
+    return Page(contents=_in_page_order(rows, records), total_items=total, page_number=page, per_page=per_page)
 
 
 def get_service_at_location(session: Session, sal_id: uuid.UUID) -> ServiceAtLocation:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Float, Select, Uuid, delete, false, func, literal, select, text
+from sqlalchemy import Float, Select, Uuid, delete, false, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -302,13 +302,12 @@ def _postgresql_where(criteria: Criteria) -> tuple[str, str, dict]:
 
 
 def hits(session: Session, criteria: Criteria):
-    """A subquery (service_id, score) of the services matching `criteria`, unordered. `score`
-    (higher is better) is the engine's relevance when there are search words, else NULL."""
+    """A subquery (service_id, score) of the services matching `criteria` (words or tags: a
+    list with neither is answered from the services table, see core.directory.plan), unordered.
+    `score` (higher is better) is the engine's relevance when there are search words, else NULL."""
     columns = {"service_id": Uuid(), "score": Float()}
     if criteria.impossible:
         return select(ServiceSearch.service_id, literal(None, Float()).label("score")).where(false()).subquery("hits")
-    if criteria.unconstrained:
-        return select(ServiceSearch.service_id, literal(None, Float()).label("score")).subquery("hits")
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         score = "ts_rank(document, q)" if criteria.terms else "NULL::float8"
@@ -354,8 +353,6 @@ def count_hits(session: Session, criteria: Criteria) -> int:
     """How many services match `criteria`, counted in the index alone."""
     if criteria.impossible:
         return 0
-    if criteria.unconstrained:
-        return session.scalar(select(func.count()).select_from(ServiceSearch)) or 0
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         return session.scalar(text(f"SELECT count(*) FROM service_search{source} WHERE {where}"), params) or 0
