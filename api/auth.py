@@ -14,10 +14,17 @@ from models import ApiClient
 BEARER = [{"bearerAuth": []}]
 
 
+def bearer_client() -> ApiClient | None:
+    """The client the request's Bearer key authenticates, or None; looked up once per request
+    (the rate limiter and the view both ask)."""
+    if "bearer_client" not in g:
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        g.bearer_client = authenticate(db.session, key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    return g.bearer_client
+
+
 def current_client() -> ApiClient:
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    client = authenticate(db.session, key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+    client = bearer_client()
     if client is None:
         abort(401, message="A valid API key is required: Authorization: Bearer KEY.", headers={"WWW-Authenticate": "Bearer"})
     return client

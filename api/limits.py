@@ -122,17 +122,15 @@ def address_key() -> str:
 def client_key() -> str:
     """The API client of the Bearer key, by id; a request whose key authenticates no client is
     counted by its address. The key itself is never used."""
-    from core.clients import authenticate
+    from api.auth import bearer_client
 
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and key.strip():
-        try:
-            client = authenticate(db.session, key.strip())
-        except Exception:  # the database is down: the view answers 503; count by address
-            db.session.rollback()
-            client = None
-        if client is not None:
-            return f"client:{client.id}"
+    try:
+        client = bearer_client()
+    except Exception:  # the database is down: the view answers 503; count by address
+        db.session.rollback()
+        client = None
+    if client is not None:
+        return f"client:{client.id}"
     return address_key()
 
 
