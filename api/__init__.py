@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import event
 
+from api.caching import CachingDocPlugin, init_caching
 from api.config import Config
 from api.errors import register_error_handlers
 from api.logs import configure_logging, register_request_logging
 from api.extensions import api, cors, db, migrate
 from api.limits import LimitsDocPlugin, init_limits_and_headers
 from core.geo import distance_m
+from schemas.hsds import any_of_records
 
 ROOT_PATH = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -49,8 +51,9 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         expose_headers=["Location", "ETag", "Link"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
     )
-    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin()]})
+    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin(), CachingDocPlugin()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.ma_plugin.converter.add_attribute_function(any_of_records)
 
     from api import (
         docs,
@@ -87,4 +90,5 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     register_error_handlers(app)
     register_request_logging(app)
     init_limits_and_headers(app)
+    init_caching(app)
     return app

@@ -5,14 +5,14 @@ from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.common import QUERY, page_response, session
+from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
 from core import directory
 from schemas.args import OrganizationArgs, OrganizationListArgs
 from schemas.hsds import OrganizationBriefSchema, OrganizationFullServiceSchema, OrganizationSchema, page_of
 
 blp = Blueprint("organizations", __name__, url_prefix="/organizations", description="Organizations.")
 
-OrganizationPage = page_of(OrganizationBriefSchema, "OrganizationPage")
+OrganizationPage = page_of(OrganizationBriefSchema, "OrganizationPage", full=(OrganizationSchema, OrganizationFullServiceSchema))
 
 
 def _schema(full: bool, full_service: bool):
@@ -25,23 +25,30 @@ def _schema(full: bool, full_service: bool):
 class Organizations(MethodView):
     @blp.arguments(OrganizationListArgs, **QUERY)
     @blp.response(200, OrganizationPage)
+    @blp.alt_response(200, **ndjson_doc(OrganizationBriefSchema, "organization"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
         """List organizations.
 
-        `full=true` nests phones, locations, programs and services;
-        `full_service=true` nests each service as a full record.
+        Sorted by name. `search` keeps the organizations whose name, alternate name or
+        description holds every word, or that provide an active service matching the words
+        (best-matching service first). `full=true` nests phones, locations, programs and
+        services; `full_service=true` nests each service as a full record. `format=ndjson`
+        streams every match, one record a line, with no envelope and no paging.
         """
-        page = directory.list_organizations(
-            session(), args["page"], args["per_page"], args["full"], args["full_service"]
-        )
-        return page_response(page, _schema(args["full"], args["full_service"]))
+        full, full_service, search = args["full"], args["full_service"], args.get("search")
+        schema = _schema(full, full_service)
+        if args["format"] == "ndjson":
+            return ndjson_response(directory.stream_organizations(session(), full, full_service, search), schema)
+        page = directory.list_organizations(session(), args["page"], args["per_page"], full, full_service, search)
+        return page_response(page, schema)
 
 
 @blp.route("/<uuid:organization_id>")
 class OrganizationById(MethodView):
     @blp.arguments(OrganizationArgs, **QUERY)
     @blp.response(200, OrganizationSchema)
+    @blp.doc(responses={"200": {"content": {"application/json": {"schema": {"anyOf": [OrganizationSchema, OrganizationFullServiceSchema]}}}}})
     @blp.alt_response(404, description="No organization has this id.")
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args, organization_id: uuid.UUID):

@@ -4,14 +4,14 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from api.common import QUERY, page_response, session
+from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
 from core import directory, geo
 from schemas.args import ServiceListArgs
-from schemas.hsds import ServiceListItemSchema, ServiceSchema, page_of
+from schemas.hsds import ServiceListItemSchema, ServiceMinimalSchema, ServiceSchema, page_of
 
 blp = Blueprint("services", __name__, url_prefix="/services", description="Services and their referral contact points.")
 
-ServicePage = page_of(ServiceListItemSchema, "ServicePage", facets=True)
+ServicePage = page_of(ServiceListItemSchema, "ServicePage", facets=True, full=(ServiceSchema, ServiceMinimalSchema))
 
 
 def query_from(args: dict) -> directory.ServiceQuery:
@@ -50,6 +50,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
 class Services(MethodView):
     @blp.arguments(ServiceListArgs, **QUERY)
     @blp.response(200, ServicePage)
+    @blp.alt_response(200, **ndjson_doc(ServiceListItemSchema, "service"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
         """List or search services.
@@ -64,11 +65,19 @@ class Services(MethodView):
         `postcode`) and `proximity` (metres) or `sort=distance`, each result carries
         `distance` in metres to its nearest location. `facets=category,town,language,program`
         adds counts under `facets`, each respecting every other filter. With `full=true` each
-        service is the full nested record.
+        service is the full nested record. With `minimal=true` each service is its `id` and
+        `last_modified` only, and a page holds up to 10,000 (every service, in one call, for a
+        directory of that size). With `format=ndjson` every matching service is streamed as
+        `application/x-ndjson`, one record a line, in the list's order, with no envelope and
+        no paging.
         """
         query = query_from(args)
-        page = directory.list_services(session(), query, args["page"], args["per_page"], args["full"])
-        return page_response(page, ServiceSchema() if args["full"] else None)
+        full, minimal = args["full"], args["minimal"]
+        if args["format"] == "ndjson":
+            records = directory.stream_services(session(), query, full, minimal)
+            return ndjson_response(records, ServiceSchema() if full else None)
+        page = directory.list_services(session(), query, args["page"], args["per_page"], full, minimal)
+        return page_response(page, ServiceSchema() if full else None)
 
 
 @blp.route("/<uuid:service_id>")

@@ -4,9 +4,9 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.common import QUERY, page_response, session
+from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
 from core import directory
-from schemas.args import PageArgs, TaxonomyTermListArgs
+from schemas.args import TaxonomyListArgs, TaxonomyTermListArgs
 from schemas.hsds import TaxonomySchema, TaxonomyTermDetailSchema, TaxonomyTermSchema, page_of
 
 blp = Blueprint("taxonomies", __name__, url_prefix="/", description="Service categories.")
@@ -17,12 +17,20 @@ TaxonomyTermPage = page_of(TaxonomyTermSchema, "TaxonomyTermPage")
 
 @blp.route("taxonomies")
 class Taxonomies(MethodView):
-    @blp.arguments(PageArgs, **QUERY)
+    @blp.arguments(TaxonomyListArgs, **QUERY)
     @blp.response(200, TaxonomyPage)
+    @blp.alt_response(200, **ndjson_doc(TaxonomySchema, "taxonomy"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
-        """List taxonomies."""
-        return page_response(directory.list_taxonomies(session(), args["page"], args["per_page"]), TaxonomySchema())
+        """List taxonomies, sorted by name.
+
+        `search` keeps those whose name or description holds every word. `format=ndjson`
+        streams every match, one record a line, with no envelope and no paging.
+        """
+        if args["format"] == "ndjson":
+            return ndjson_response(directory.stream_taxonomies(session(), args.get("search")), TaxonomySchema())
+        page = directory.list_taxonomies(session(), args["page"], args["per_page"], args.get("search"))
+        return page_response(page, TaxonomySchema())
 
 
 @blp.route("taxonomies/<uuid:taxonomy_id>")
@@ -38,16 +46,23 @@ class TaxonomyById(MethodView):
 class TaxonomyTerms(MethodView):
     @blp.arguments(TaxonomyTermListArgs, **QUERY)
     @blp.response(200, TaxonomyTermPage)
+    @blp.alt_response(200, **ndjson_doc(TaxonomyTermSchema, "taxonomy term"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):
         """List taxonomy terms, sorted by code.
 
-        `top_only=true` lists the top of the hierarchy; `parent_id` lists a term's children.
-        Each term carries its HL7 FHIR service-type cross-walk where one fits.
+        `top_only=true` lists the top of the hierarchy (terms with no parent); `parent_id` lists
+        a term's children; `search` keeps the terms whose name, code or description holds every
+        word. Filters combine with AND; a filter repeated matches any of its values. Each term
+        carries its HL7 FHIR service-type cross-walk where one fits. `format=ndjson` streams
+        every match, one record a line, with no envelope and no paging.
         """
-        page = directory.list_taxonomy_terms(
-            session(), args["taxonomy_id"], args["parent_id"], args["top_only"], args["page"], args["per_page"]
+        filters = directory.TermFilters(
+            taxonomy_ids=args["taxonomy_id"], parent_ids=args["parent_id"], top_only=args["top_only"], search=args.get("search")
         )
+        if args["format"] == "ndjson":
+            return ndjson_response(directory.stream_taxonomy_terms(session(), filters), TaxonomyTermSchema())
+        page = directory.list_taxonomy_terms(session(), filters, args["page"], args["per_page"])
         return page_response(page, TaxonomyTermSchema())
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from core import geo, search, tags
 from core.errors import NotFound
-from core.paging import Page, paginate
+from core.paging import STREAM_BATCH, Page, batches, paginate
+from core.text import normalise
 from models import (
     Attribute,
     Contact,
@@ -288,20 +290,38 @@ def _page_ids(session: Session, query: ServiceQuery, page: int, per_page: int, e
     return [tuple(row) for row in session.execute(_ordered(session, query, entity).limit(per_page).offset(offset))]
 
 
-def list_services(session: Session, query: ServiceQuery, page: int, per_page: int, full: bool) -> Page:
+def list_services(
+    session: Session, query: ServiceQuery, page: int, per_page: int, full: bool, minimal: bool = False
+) -> Page:
     """A page of services. Brief records are plain dicts read in one query (`service_rows`);
-    full records are the nested models."""
+    full records are the nested models; minimal records are each service's id and
+    `last_modified` alone."""
     rows = _page_ids(session, query, page, per_page)
-    ids = [row[0] for row in rows]
-    if full:
-        records = {s.id: s for s in session.scalars(select(Service).where(Service.id.in_(ids)).options(*FULL_SERVICE))}
-    else:
-        records = service_rows(session, ids)
-    contents = _in_page_order(rows, records)
+    contents = _in_page_order(rows, _service_records(session, [row[0] for row in rows], full, minimal))
     result = Page(contents=contents, total_items=_count(session, query), page_number=page, per_page=per_page)
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
     return result
+
+
+def stream_services(
+    session: Session, query: ServiceQuery, full: bool, minimal: bool = False, size: int = STREAM_BATCH
+) -> Iterator[list]:
+    """Every service the query matches, in the list's order, in batches of `size` records (the
+    shapes of `list_services`) read from one open cursor: memory stays flat however many there are."""
+    for rows in batches(session, _ordered(session, query), size):
+        yield _in_page_order(rows, _service_records(session, [row[0] for row in rows], full, minimal))
+
+
+def _service_records(session: Session, ids: list[uuid.UUID], full: bool, minimal: bool) -> dict:
+    if minimal:
+        return {
+            service_id: {"id": str(service_id), "last_modified": modified.isoformat()} if modified else {"id": str(service_id)}
+            for service_id, modified in session.execute(select(Service.id, Service.last_modified).where(Service.id.in_(ids)))
+        }
+    if full:
+        return {s.id: s for s in session.scalars(select(Service).where(Service.id.in_(ids)).options(*FULL_SERVICE))}
+    return service_rows(session, ids)
 
 
 SERVICE_COLUMNS = [column for column in Service.__table__.columns]
@@ -429,7 +449,7 @@ def get_service(session: Session, service_id: uuid.UUID) -> Service:
     return service
 
 
-def list_service_at_locations(session: Session, query: ServiceQuery, page: int, per_page: int, full: bool) -> Page:
+def _service_at_location_options(full: bool) -> list:
     options = [selectinload(ServiceAtLocation.service), selectinload(ServiceAtLocation.location).options(*FULL_LOCATION)]
     if full:
         options += [
@@ -437,15 +457,42 @@ def list_service_at_locations(session: Session, query: ServiceQuery, page: int, 
             selectinload(ServiceAtLocation.schedules),
             selectinload(ServiceAtLocation.contacts).selectinload(Contact.phones),
         ]
+    return options
+
+
+def list_service_at_locations(session: Session, query: ServiceQuery, page: int, per_page: int, full: bool) -> Page:
     rows = _page_ids(session, query, page, per_page, entity=ServiceAtLocation)
-    records = {
-        sal.id: sal
-        for sal in session.scalars(
-            select(ServiceAtLocation).where(ServiceAtLocation.id.in_([row[0] for row in rows])).options(*options)
-        )
-    }
+    records = _by_id(session, ServiceAtLocation, [row[0] for row in rows], _service_at_location_options(full))
     total = _count(session, query, ServiceAtLocation)
     return Page(contents=_in_page_order(rows, records), total_items=total, page_number=page, per_page=per_page)
+
+
+def stream_service_at_locations(session: Session, query: ServiceQuery, full: bool) -> Iterator[list]:
+    """Every service at location the query matches, in batches, as `stream_services`."""
+    options = _service_at_location_options(full)
+    for rows in batches(session, _ordered(session, query, entity=ServiceAtLocation)):
+        yield _in_page_order(rows, _by_id(session, ServiceAtLocation, [row[0] for row in rows], options))
+
+
+def _by_id(session: Session, entity, ids: list, options=()) -> dict:
+    """The records of `entity` with these ids, by id, with their relations loaded by `options`."""
+    return {record.id: record for record in session.scalars(select(entity).where(entity.id.in_(ids)).options(*options))}
+
+
+def _stream_entities(session: Session, stmt: Select, entity, options=()) -> Iterator[list]:
+    """Every record `stmt` (an ordered select of `entity`) selects, in batches, as `stream_services`."""
+    for rows in batches(session, stmt.with_only_columns(entity.id)):
+        records = _by_id(session, entity, [row[0] for row in rows], options)
+        yield [records[row[0]] for row in rows]
+
+
+def _contains_words(columns, text: str | None):
+    """A condition: every word of `text` (normalised as search words are) is found in one of
+    `columns`, ignoring case. None when `text` has no words."""
+    words = normalise(text or "")
+    if not words:
+        return None
+    return and_(*(or_(*(func.lower(column).contains(word, autoescape=True) for column in columns)) for word in words))
 
 
 def get_service_at_location(session: Session, sal_id: uuid.UUID) -> ServiceAtLocation:
@@ -476,11 +523,48 @@ def _organization_options(full_service: bool):
     )
 
 
-def list_organizations(session: Session, page: int, per_page: int, full: bool, full_service: bool) -> Page:
-    stmt = select(Organization).order_by(Organization.name, Organization.id)
+def _best_active_service(session: Session, terms, owner_column) -> Select:
+    """Per owner (`owner_column`: a service's organization or program), the relevance of its
+    best-matching active service for `terms`: a subquery of (owner_id, score)."""
+    found = search.hits(session, search.Criteria(terms=terms, tag_groups=[[tags.tag(tags.STATUS, "active")]]))
+    return (
+        select(owner_column.label("owner_id"), func.max(found.c.score).label("score"))
+        .join(found, found.c.service_id == Service.id)
+        .group_by(owner_column)
+        .subquery("best")
+    )
+
+
+def _organizations(session: Session, search_text: str | None) -> Select:
+    """Organizations by name; with `search_text`, those whose own name, alternate name or
+    description holds every word, or that provide an active service matching the words (ranked
+    as services are), the best-matching service first."""
+    stmt = select(Organization)
+    order = [Organization.name, Organization.id]
+    own = _contains_words([Organization.name, Organization.alternate_name, Organization.description], search_text)
+    terms = search.search_terms(session, search_text) if search_text else []
+    if terms:
+        best = _best_active_service(session, terms, Service.organization_id)
+        stmt = stmt.outerjoin(best, best.c.owner_id == Organization.id)
+        stmt = stmt.where(best.c.score.is_not(None) if own is None else or_(best.c.score.is_not(None), own))
+        order.insert(0, best.c.score.desc().nulls_last())
+    elif own is not None:
+        stmt = stmt.where(own)
+    return stmt.order_by(*order)
+
+
+def list_organizations(
+    session: Session, page: int, per_page: int, full: bool, full_service: bool, search_text: str | None = None
+) -> Page:
+    stmt = _organizations(session, search_text)
     if full or full_service:
         stmt = stmt.options(*_organization_options(full_service))
     return paginate(session, stmt, page, per_page)
+
+
+def stream_organizations(session: Session, full: bool, full_service: bool, search_text: str | None = None) -> Iterator[list]:
+    options = _organization_options(full_service) if full or full_service else ()
+    return _stream_entities(session, _organizations(session, search_text), Organization, options)
 
 
 def get_organization(session: Session, organization_id: uuid.UUID, full_service: bool) -> Organization:
@@ -501,17 +585,8 @@ def list_programs(
         stmt = stmt.where(Program.organization_id.in_(organization_ids))
     order = [Program.name, Program.id]
     if search_text:
-        found = search.hits(
-            session,
-            search.Criteria(terms=search.search_terms(session, search_text), tag_groups=[[tags.tag(tags.STATUS, "active")]]),
-        )
-        best = (
-            select(Service.program_id, func.max(found.c.score).label("score"))
-            .join(found, found.c.service_id == Service.id)
-            .group_by(Service.program_id)
-            .subquery("best")
-        )
-        stmt = stmt.join(best, best.c.program_id == Program.id)
+        best = _best_active_service(session, search.search_terms(session, search_text), Service.program_id)
+        stmt = stmt.join(best, best.c.owner_id == Program.id)
         order.insert(0, best.c.score.desc())
     return paginate(session, stmt.order_by(*order), page, per_page)
 
@@ -531,8 +606,21 @@ def get_program(session: Session, id_or_slug: str) -> Program:
     return program
 
 
-def list_taxonomies(session: Session, page: int, per_page: int) -> Page:
-    return paginate(session, select(Taxonomy).order_by(Taxonomy.name, Taxonomy.id), page, per_page)
+def _taxonomies(search_text: str | None) -> Select:
+    """Taxonomies by name; with `search_text`, those whose name or description holds every word."""
+    stmt = select(Taxonomy)
+    own = _contains_words([Taxonomy.name, Taxonomy.description], search_text)
+    if own is not None:
+        stmt = stmt.where(own)
+    return stmt.order_by(Taxonomy.name, Taxonomy.id)
+
+
+def list_taxonomies(session: Session, page: int, per_page: int, search_text: str | None = None) -> Page:
+    return paginate(session, _taxonomies(search_text), page, per_page)
+
+
+def stream_taxonomies(session: Session, search_text: str | None = None) -> Iterator[list]:
+    return _stream_entities(session, _taxonomies(search_text), Taxonomy)
 
 
 def get_taxonomy(session: Session, taxonomy_id: uuid.UUID) -> Taxonomy:
@@ -542,22 +630,36 @@ def get_taxonomy(session: Session, taxonomy_id: uuid.UUID) -> Taxonomy:
     return taxonomy
 
 
-def list_taxonomy_terms(
-    session: Session,
-    taxonomy_ids: list[uuid.UUID],
-    parent_ids: list[uuid.UUID],
-    top_only: bool,
-    page: int,
-    per_page: int,
-) -> Page:
+@dataclass
+class TermFilters:
+    """Taxonomy term filters. Values within one list are ORed; the filters are ANDed."""
+
+    taxonomy_ids: list[uuid.UUID] = field(default_factory=list)
+    parent_ids: list[uuid.UUID] = field(default_factory=list)
+    top_only: bool = False
+    search: str | None = None  # every word in the name, code or description
+
+
+def _taxonomy_terms(filters: TermFilters) -> Select:
     stmt = select(TaxonomyTerm)
-    if taxonomy_ids:
-        stmt = stmt.where(TaxonomyTerm.taxonomy_id.in_(taxonomy_ids))
-    if parent_ids:
-        stmt = stmt.where(TaxonomyTerm.parent_id.in_(parent_ids))
-    if top_only:
+    if filters.taxonomy_ids:
+        stmt = stmt.where(TaxonomyTerm.taxonomy_id.in_(filters.taxonomy_ids))
+    if filters.parent_ids:
+        stmt = stmt.where(TaxonomyTerm.parent_id.in_(filters.parent_ids))
+    if filters.top_only:
         stmt = stmt.where(TaxonomyTerm.parent_id.is_(None))
-    return paginate(session, stmt.order_by(TaxonomyTerm.code, TaxonomyTerm.id), page, per_page)
+    own = _contains_words([TaxonomyTerm.name, TaxonomyTerm.code, TaxonomyTerm.description], filters.search)
+    if own is not None:
+        stmt = stmt.where(own)
+    return stmt.order_by(TaxonomyTerm.code, TaxonomyTerm.id)
+
+
+def list_taxonomy_terms(session: Session, filters: TermFilters, page: int, per_page: int) -> Page:
+    return paginate(session, _taxonomy_terms(filters), page, per_page)
+
+
+def stream_taxonomy_terms(session: Session, filters: TermFilters) -> Iterator[list]:
+    return _stream_entities(session, _taxonomy_terms(filters), TaxonomyTerm)
 
 
 def get_taxonomy_term(session: Session, term_id: uuid.UUID) -> TaxonomyTerm:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
+
+STREAM_BATCH = 500
 
 
 @dataclass
@@ -45,3 +48,17 @@ def paginate(session: Session, stmt: Select, page: int, per_page: int) -> Page:
     total = count(session, stmt)
     rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     return Page(contents=list(rows), total_items=total, page_number=page, per_page=per_page)
+
+
+def batches(session: Session, stmt: Select, size: int = STREAM_BATCH) -> Iterator[list[Row]]:
+    """Every row of `stmt` (a select of plain columns, in its own order), `size` rows at a time
+    from one open cursor (server-side on PostgreSQL), never all at once. The records a caller
+    loads for a batch leave the session when it asks for the next, so a stream of a million
+    rows holds one batch in memory."""
+    result = session.execute(stmt.execution_options(yield_per=size))
+    try:
+        for rows in result.partitions():
+            yield list(rows)
+            session.expunge_all()
+    finally:
+        result.close()

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from models.vocab import CONTACT_AUDIENCES, CONTACT_CHANNELS, CONTACT_PURPOSES, SERVICE_STATUSES
 
 MAX_PAGE_SIZE = 100
+MINIMAL_PAGE_SIZE = 10_000  # `minimal=true` aims to answer with every service in one page
 MAX_SEARCH_LENGTH = 200
 SORTS = ("relevance", "name", "distance", "modified")
+FORMATS = ("json", "ndjson")
 FACETS = ("category", "town", "language", "program")
+# No C0 or C1 control character (the rule QueryText applies), for the OpenAPI document.
+PRINTABLE = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
 
 
 class QueryText(fields.String):
     """A query-string value: printable text only (no NUL or other control characters)."""
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": PRINTABLE, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -45,7 +53,40 @@ class PageArgs(Schema):
     )
 
 
-class ServiceListArgs(PageArgs):
+def _search(description: str):
+    return QueryText(validate=validate.Length(max=MAX_SEARCH_LENGTH), metadata={"description": description})
+
+
+class HSDSListArgs(PageArgs):
+    """A list HSDS defines `format` on: `json` (the page envelope) or `ndjson` (every result,
+    streamed, one record a line; `page` and `per_page` do not apply and are refused)."""
+
+    format = fields.String(
+        load_default="json",
+        validate=validate.OneOf(FORMATS),
+        metadata={
+            "description": "`json` (default): one page in the `Page` envelope. `ndjson`: every matching record, "
+            "streamed as `application/x-ndjson`, one JSON record a line, no envelope and no paging."
+        },
+    )
+
+    @validates_schema(pass_original=True)
+    def ndjson_is_unpaged(self, data, original, **kwargs):
+        # A repeated filter is ORed; a parameter with one value (`format`, `page`, `full`, ...)
+        # given twice has no meaning, and is refused rather than read as its first value.
+        getlist = getattr(getattr(original, "data", None), "getlist", None)
+        if getlist is not None:
+            for name, field in self.fields.items():
+                if not isinstance(field, fields.List) and len(getlist(field.data_key or name)) > 1:
+                    raise ValidationError("Give this parameter once.", field.data_key or name)
+        if data.get("format") == "ndjson":
+            given = set(original)  # the keys sent (webargs' proxy answers `in` for any key)
+            for name in ("page", "per_page"):
+                if name in given:
+                    raise ValidationError("format=ndjson streams every result; it takes no page or per_page.", name)
+
+
+class ServiceFilterArgs(HSDSListArgs):
     organization_id = _ids("Only services of these organizations.")
     program_id = _ids("Only services of these programs.")
     taxonomy_term_id = _ids("Only services in these categories or any category below them.")
@@ -125,17 +166,54 @@ class ServiceListArgs(PageArgs):
             raise ValidationError("sort=distance needs lat and lon, or one postcode.", "sort")
         if "proximity" in data and not has_point:
             raise ValidationError("proximity needs lat and lon, or one postcode.", "proximity")
+        if data.get("format") == "ndjson" and data.get("facets"):
+            raise ValidationError("Facets are counted in the JSON envelope; format=ndjson has none.", "facets")
+
+
+class ServiceListArgs(ServiceFilterArgs):
+    per_page = fields.Integer(
+        validate=validate.Range(min=1, max=MINIMAL_PAGE_SIZE),
+        metadata={
+            "description": f"Records per page, 1 to {MAX_PAGE_SIZE} (default 20); with `minimal=true`, "
+            f"1 to {MINIMAL_PAGE_SIZE:,} (default {MINIMAL_PAGE_SIZE:,}), so that one page holds every service."
+        },
+    )
+    minimal = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Each service as its `id` and `last_modified` only (the HSDS field of its modified "
+            "date), every service in one page where there are at most 10,000. Not with `full`."
+        },
+    )
+
+    @validates_schema
+    def minimal_is_alone(self, data, **kwargs):
+        if data.get("minimal") and data.get("full"):
+            raise ValidationError("Choose minimal or full, not both.", "minimal")
+        if not data.get("minimal") and data.get("per_page", 0) > MAX_PAGE_SIZE:
+            raise ValidationError(f"Must be between 1 and {MAX_PAGE_SIZE} (up to {MINIMAL_PAGE_SIZE} with minimal=true).", "per_page")
+
+    @post_load
+    def default_page_size(self, data, **kwargs):
+        if data.get("per_page") is None:
+            data["per_page"] = MINIMAL_PAGE_SIZE if data["minimal"] else 20
+        return data
 
 
 class ProgramListArgs(PageArgs):
     organization_id = _ids("Only programs of these organizations.")
-    search = QueryText(
-        validate=validate.Length(max=MAX_SEARCH_LENGTH),
-        metadata={"description": "Programs whose services match these words, best first."},
+    search = _search("Programs whose services match these words, best first.")
+
+
+class TaxonomyListArgs(HSDSListArgs):
+    search = _search("Taxonomies whose name or description contains every word.")
+
+
+class OrganizationListArgs(HSDSListArgs):
+    search = _search(
+        "Organizations whose name, alternate name or description contains every word, or that provide an "
+        "active service matching the words; those with the best-matching service first."
     )
-
-
-class OrganizationListArgs(PageArgs):
     full = fields.Boolean(load_default=False, metadata={"description": "Return fully nested organizations."})
     full_service = fields.Boolean(
         load_default=False, metadata={"description": "Nest each organization's services as full records."}
@@ -151,7 +229,8 @@ class OrganizationArgs(Schema):
     )
 
 
-class TaxonomyTermListArgs(PageArgs):
+class TaxonomyTermListArgs(HSDSListArgs):
+    search = _search("Terms whose name, code or description contains every word.")
     taxonomy_id = _ids("Only terms of these taxonomies.")
     parent_id = _ids("Only the direct children of these terms.")
     top_only = fields.Boolean(load_default=False, metadata={"description": "Only terms without a parent."})

@@ -228,6 +228,13 @@ class ServiceListItemSchema(ServiceBriefSchema):
     )
 
 
+class ServiceMinimalSchema(HSDSSchema):
+    """A service with `minimal=true`: its id and when it last changed."""
+
+    id = fields.UUID(required=True)
+    last_modified = fields.AwareDateTime(metadata={"description": "When the service last changed (UTC)."})
+
+
 class ServiceAtLocationBriefSchema(HSDSSchema):
     id = fields.UUID(required=True)
     service_id = fields.UUID()
@@ -309,10 +316,28 @@ class FacetsSchema(Schema):
     program = fields.List(fields.Nested(FacetValueSchema))
 
 
-def page_of(item_schema: type[Schema], name: str, facets: bool = False) -> type[Schema]:
-    """A `Page` schema whose `contents` holds items of `item_schema` (and `facets`, for
-    the service lists that can count them)."""
-    body = {"contents": fields.List(fields.Nested(item_schema), required=True)}
+class AnyOfRecords(fields.Field):
+    """Documentation only: a record of one of `schemas` (the brief one, or the full one a
+    `full=true` list answers). OpenAPI: `anyOf` the schemas (see `any_of_records`)."""
+
+    def __init__(self, *schemas: type[Schema], **kwargs):
+        super().__init__(**kwargs)
+        self.schemas = schemas
+
+
+def any_of_records(self, field, **kwargs) -> dict:
+    """apispec attribute function (bound to its OpenAPIConverter) for AnyOfRecords."""
+    if isinstance(field, AnyOfRecords):
+        return {"anyOf": [self.resolve_nested_schema(schema) for schema in field.schemas]}
+    return {}
+
+
+def page_of(item_schema: type[Schema], name: str, facets: bool = False, full: tuple[type[Schema], ...] = ()) -> type[Schema]:
+    """A `Page` schema whose `contents` holds items of `item_schema`, or of one of `full` when
+    the list can answer full records (and `facets`, for the service lists that can count them).
+    Documentation only: views dump the page themselves (api.common.page_response)."""
+    item = AnyOfRecords(item_schema, *full) if full else fields.Nested(item_schema)
+    body = {"contents": fields.List(item, required=True)}
     if facets:
         body["facets"] = fields.Nested(FacetsSchema, metadata={"description": "Counts, when `facets` was asked for."})
     return type(name, (PageSchema,), body)

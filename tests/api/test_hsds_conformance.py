@@ -1,87 +1,184 @@
-"""Every list and every record the directory serves validates against HSDS 3.0."""
+"""The directory is an HSDS 3.0 API: every path and query parameter of HSDS's openapi.json is
+served, and every list and record validates against the HSDS 3.0 schemas."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
+import uuid
 
 import pytest
 
-from api.extensions import db
-from core import curation
-from schemas.inputs import ServiceIn
-from tests.hsds import errors, page_validator, program_validator, validator
-
-# list URL -> (schema of each item, schema of each record fetched by id, id URL)
-ENDPOINTS = {
-    "/services": ("service_list", "service", "/services/{id}"),
-    "/services?full=true": ("service", None, None),
-    "/organizations": ("organization_list", "organization", "/organizations/{id}"),
-    "/organizations?full=true": ("organization", None, None),
-    "/organizations?full_service=true": ("organization", None, None),
-    "/service_at_locations": ("service_at_location_list", "service_at_location", "/service_at_locations/{id}"),
-    "/service_at_locations?full=true": ("service_at_location", None, None),
-    "/taxonomies": ("taxonomy", "taxonomy", "/taxonomies/{id}"),
-    "/taxonomy_terms": ("taxonomy_term", "taxonomy_term", "/taxonomy_terms/{id}"),
-}
+from tests.hsds import (
+    HSDS,
+    LIST_ENDPOINTS,
+    RECORDS_BY_ID,
+    ListEndpoint,
+    errors,
+    offer_first_service_at_campus,
+    partner_service_record,
+    page_validator,
+    program_validator,
+    validator,
+    walk_and_validate,
+)
 
 
 @pytest.fixture
 def client(app):
-    """The seeded directory, plus one service offered at the main campus.
-
-    The hospital's pages place no service at an address, so the seed has no service at a
-    location; this test data gives the service-at-location endpoints something to serve.
-    """
-    seed = Path(__file__).resolve().parents[2] / "seed_data"
-    service = json.loads((seed / "services.json").read_text())["services"][0]
-    campus = json.loads((seed / "organizations.json").read_text())["organizations"][0]["locations"][0]
-    with app.app_context():
-        curation.save_service(db.session, ServiceIn().load({**service, "location_ids": [campus["id"]]}))
-        db.session.commit()
+    """The seeded directory, plus one service offered at the main campus."""
+    offer_first_service_at_campus(app)
     return app.test_client()
 
 
-def walk(client, url: str):
-    page = 1
-    while True:
-        response = client.get(f"{url}{'&' if '?' in url else '?'}page={page}&per_page=4")
-        assert response.status_code == 200, url
-        body = response.get_json()
-        yield body
-        if body["last_page"]:
-            return
-        page += 1
+def test_the_validators_walk_finds_no_fault(client):
+    """Every list, in every shape, at its first, a middle and its last page, ten records of
+    each by id, and the whole list as ndjson: every body is valid HSDS 3.0."""
+    report = walk_and_validate(client, per_page=4)
+    assert report.problems == []
+    assert report.pages["/services"] == [1, 3, 5]  # 18 services, 4 a page: a real middle page
+    for endpoint in LIST_ENDPOINTS:
+        assert report.validated[(endpoint.url, "items")] > 0, f"{endpoint.url} listed nothing to validate"
+        assert report.validated[(endpoint.url, "ndjson")] > 0, f"{endpoint.url} streamed nothing"
+        if endpoint.record_url:
+            assert report.validated[(endpoint.url, "records")] > 0
+    assert report.validated[("/services", "records")] == RECORDS_BY_ID
 
 
-@pytest.mark.parametrize("url", list(ENDPOINTS))
-def test_every_page_item_and_record_validates(client, url):
-    item_schema, record_schema, record_url = ENDPOINTS[url]
-    seen = 0
-    for body in walk(client, url):
-        assert not errors(page_validator(), body)
-        for item in body["contents"]:
-            assert not errors(validator(item_schema), item), item.get("name")
-            seen += 1
-            if record_url:
-                record = client.get(record_url.format(id=item["id"])).get_json()
-                assert not errors(validator(record_schema), record), item.get("name")
-    assert seen > 0, f"{url} listed nothing to validate"
+def test_the_walk_at_the_default_page_size_finds_no_fault(client):
+    report = walk_and_validate(client)
+    assert report.problems == []
+    assert report.pages["/services"] == [1]  # 18 services fit the default page of 20
 
 
-def test_organization_with_full_services_validates(client):
-    for org in client.get("/organizations").get_json()["contents"]:
-        body = client.get(f"/organizations/{org['id']}?full_service=true").get_json()
-        assert not errors(validator("organization"), body)
-        assert all("referral_contact_points" in s for s in body.get("services", []))
+def test_the_walk_passes_over_a_directory_imported_from_a_data_package(app, empty_app, tmp_path):
+    """A directory that came in through `flask hsds import` is served as valid HSDS too: the
+    seeded directory plus records from a partner's NDJSON file (an organization of their own,
+    services at addressed locations) are exported as a data package and imported into an
+    empty database, which the validators then walk."""
+    offer_first_service_at_campus(app)
+    source = app.test_client()
+    term = next(t for t in source.get("/taxonomy_terms?per_page=100").get_json()["contents"] if t["code"] == "occh-asthma-management")
+    partner = {"id": str(uuid.uuid4()), "name": "Greater Hartford Family Network", "description": "Family support."}
+    towns = ["Hartford", "Enfield", "Bristol", "Windsor", "Manchester"]
+    records = [partner_service_record(str(uuid.uuid4()), partner, term, town) for town in towns]
+    (tmp_path / "partner.ndjson").write_text("".join(json.dumps(record) + "\n" for record in records))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["hsds", "import", str(tmp_path / "partner.ndjson")]).exit_code == 0
+    exported = runner.invoke(args=["hsds", "export", str(tmp_path / "package")])
+    assert exported.exit_code == 0, exported.output
+
+    imported = empty_app.test_cli_runner().invoke(args=["hsds", "import", str(tmp_path / "package")])
+    assert imported.exit_code == 0, imported.output
+    client = empty_app.test_client()
+    assert client.get("/services").get_json()["total_items"] == 18 + len(towns)
+    report = walk_and_validate(client, per_page=4)
+    assert report.problems == []
+    assert report.pages["/services"] == [1, 3, 6]  # 23 services, 4 a page
+    assert report.validated[("/service_at_locations", "records")] > len(towns)
+
+
+def test_the_walk_reports_a_fault(client):
+    """The walk does fail an API that breaks HSDS (so the tests above can fail)."""
+    broken = ListEndpoint("/taxonomy_terms", "service_list")  # terms have no `status`
+    report = walk_and_validate(client, endpoints=[broken])
+    assert any("'status' is a required property" in problem for problem in report.problems)
+
+
+def _spec_parameters():
+    """(path, parameter name) for every query parameter of every path of HSDS's openapi.json."""
+    spec = json.loads((HSDS / "openapi.json").read_text())
+    shared = spec["components"]["parameters"]
+    for path, item in spec["paths"].items():
+        yield path, None
+        for parameter in item["get"].get("parameters", []):
+            parameter = shared[parameter["$ref"].rsplit("/", 1)[1]] if "$ref" in parameter else parameter
+            if parameter["in"] == "query":
+                yield path, parameter["name"]
+
+
+SPEC_PARAMETERS = list(_spec_parameters())
+
+
+def _sample(client, name: str) -> dict:
+    """A value a user would send for an HSDS query parameter (with the companion it needs)."""
+    term = client.get("/taxonomy_terms?top_only=true&per_page=1").get_json()["contents"][0]
+    organization = client.get("/organizations?per_page=1").get_json()["contents"][0]
+    samples = {
+        "search": {"search": "asthma"},
+        "page": {"page": 1},
+        "per_page": {"per_page": 5},
+        "format": {"format": "ndjson"},
+        "taxonomy_term_id": {"taxonomy_term_id": term["id"]},
+        "taxonomy_id": {"taxonomy_id": term["taxonomy_id"]},
+        "organization_id": {"organization_id": organization["id"]},
+        "modified_after": {"modified_after": "2024-01-01T00:00:00Z"},
+        "minimal": {"minimal": "true"},
+        "full": {"full": "true"},
+        "full_service": {"full_service": "true"},
+        "postcode": {"postcode": "06106"},
+        "proximity": {"postcode": "06106", "proximity": "5000"},
+        "top_only": {"top_only": "true"},
+        "parent_id": {"parent_id": term["id"]},
+    }
+    return samples[name]
+
+
+def _path_url(client, path: str) -> str:
+    """The HSDS path with `{id}` replaced by the id of a record it serves."""
+    if "{id}" not in path:
+        return path
+    listed = client.get(path.replace("/{id}", "") + "?per_page=1").get_json()["contents"]
+    assert listed, f"{path}: nothing to read"
+    return path.replace("{id}", listed[0]["id"])
+
+
+@pytest.mark.parametrize("path,name", SPEC_PARAMETERS, ids=[f"{p} {n or ''}".strip() for p, n in SPEC_PARAMETERS])
+def test_every_hsds_path_takes_every_parameter_hsds_defines(client, path, name):
+    """Read from HSDS's own openapi.json, so a path or parameter it adds cannot go missing here."""
+    url = _path_url(client, path)
+    params = _sample(client, name) if name else {}
+    response = client.get(url, query_string=params)
+    assert response.status_code == 200, (url, params, response.get_json())
+    if params.get("format") == "ndjson":
+        assert response.mimetype == "application/x-ndjson"
+    else:
+        assert response.is_json
+
+
+def test_hsds_openapi_lists_the_parameters_tested():
+    """The list above is the spec's: all sixteen of its query parameters, on its eleven paths."""
+    assert len({path for path, _ in SPEC_PARAMETERS}) == 11
+    assert {name for _, name in SPEC_PARAMETERS if name} == {
+        "search", "page", "per_page", "format", "taxonomy_term_id", "taxonomy_id", "organization_id",
+        "modified_after", "minimal", "full", "full_service", "postcode", "proximity", "top_only", "parent_id",
+    }
+
+
+def test_an_unknown_parameter_is_still_refused(client):
+    response = client.get("/services?taxonomy_term=occh-asthma")
+    assert response.status_code == 422
+    assert "taxonomy_term" in response.get_json()["errors"]["query"]
+
+
+def test_our_openapi_documents_every_hsds_parameter_and_ndjson(client):
+    ours = client.get("/openapi.json").get_json()["paths"]
+    for path, name in SPEC_PARAMETERS:
+        match = [ours[p]["get"] for p in ours if re.fullmatch(re.sub(r"\{id\}", r"\{[a-z_]+\}", path), p)]
+        assert match, f"{path} is not in our OpenAPI document"
+        if name:
+            assert name in {p["name"] for p in match[0].get("parameters", [])}, (path, name)
+        if name == "format":
+            assert "application/x-ndjson" in match[0]["responses"]["200"]["content"], path
 
 
 def test_programs_validate_as_hsds_programs(client):
-    for body in walk(client, "/programs"):
-        assert not errors(page_validator(), body)
-        for program in body["contents"]:
-            assert not errors(program_validator(), program)
-            for service in program["services"]:
-                assert not errors(validator("service_list"), service)
+    body = client.get("/programs?per_page=100").get_json()
+    assert not errors(page_validator(), body)
+    assert body["contents"]
+    for program in body["contents"]:
+        assert not errors(program_validator(), program)
+        for service in program["services"]:
+            assert not errors(validator("service_list"), service)
 
 
 def test_validation_is_real(client):
