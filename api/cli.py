@@ -1,16 +1,16 @@
-"""Command-line commands: `flask seed`."""
+"""Command-line commands: `flask seed`, `flask clients`, `flask webhooks`, `flask hsds`."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from api.extensions import db
-from core import clients, curation, webhooks
+from core import clients, curation, hsds_package, webhooks
 from core.errors import DomainError
 from schemas.inputs import OrganizationIn, ProgramIn, ServiceIn, TaxonomyFileIn
 
@@ -80,6 +80,7 @@ def _parents_first(records: list[dict], parent_key: str) -> list[dict]:
 
 clients_cli = AppGroup("clients", help="API clients and their keys.")
 webhooks_cli = AppGroup("webhooks", help="Webhook delivery.")
+hsds_cli = AppGroup("hsds", help="HSDS 3.0 import and export.")
 
 
 @clients_cli.command("create")
@@ -124,13 +125,51 @@ def list_clients_command() -> None:
 @click.option("--once", is_flag=True, help="One pass over the due deliveries, then exit.")
 def run_webhooks_command(once: bool) -> None:
     """Deliver due webhook events, retrying failures with exponential backoff."""
-    attempted = webhooks.run(lambda: db.session, once=once)
+    attempted = webhooks.run(
+        lambda: db.session, once=once, backoff_base=current_app.config["WEBHOOK_BACKOFF_BASE_S"]
+    )
     click.echo(f"Attempted {attempted} deliveries.")
+
+
+@hsds_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the sound rows and report the others (default: all or nothing).")
+def import_hsds_command(path: Path, skip_invalid: bool) -> None:
+    """Import an HSDS data package folder, or a JSON / NDJSON file of full service records.
+
+    Rows are upserted by id in one transaction. Every rejected row is reported as
+    `FILE line N field F: reason`. Without --skip-invalid any fault means nothing is written
+    and the exit status is 1."""
+    try:
+        report = hsds_package.import_path(db.session, path, strict=not skip_invalid)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+    if report.written:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    for line in report.lines():
+        click.echo(line)
+    if not report.written:
+        raise SystemExit(1)
+
+
+@hsds_cli.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def export_hsds_command(folder: Path) -> None:
+    """Write the whole directory as an HSDS 3.0 tabular data package (datapackage.json and CSV files)."""
+    counts = hsds_package.export_package(db.session, folder)
+    click.echo(f"Exported to {folder}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(clients_cli)
     app.cli.add_command(webhooks_cli)
+    app.cli.add_command(hsds_cli)
 
     @app.cli.command("seed")
     @click.option("--dir", "seed_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SEED_DIR)

@@ -104,7 +104,9 @@ class Service(Base):
         order_by=lambda: Attribute.id,
     )
     referral_contact_points: Mapped[list["ReferralContactPoint"]] = relationship(
-        back_populates="service", order_by="(ReferralContactPoint.purpose, ReferralContactPoint.channel)"
+        back_populates="service",
+        # id last: points of one purpose and channel come in the same order on every engine and after an import.
+        order_by="(ReferralContactPoint.purpose, ReferralContactPoint.channel, ReferralContactPoint.id)",
     )
 
 
@@ -262,7 +264,7 @@ class Schedule(Base):
     opens_at: Mapped[Optional[str]] = mapped_column(String(16))
     closes_at: Mapped[Optional[str]] = mapped_column(String(16))
     description: Mapped[Optional[str]] = mapped_column(Text)
-    attending_type: Mapped[Optional[str]] = mapped_column(String(64))
+    attending_type: Mapped[Optional[str]] = mapped_column(Text)  # HSDS: free text
     notes: Mapped[Optional[str]] = mapped_column(Text)
 
     service: Mapped[Optional[Service]] = relationship(back_populates="schedules")
