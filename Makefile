@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 PORT ?= 5000
+HOST ?= 127.0.0.1
 export FLASK_APP := wsgi
 
-.PHONY: install db run serve test openapi clean
+.PHONY: install db run serve test openapi clean pg-rum
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +23,22 @@ db: install  ## migrate and seed the database at DATABASE_URL (a SQLite file by 
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed
 
-run: db  ## serve the seeded directory on http://127.0.0.1:$(PORT)
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+run: db  ## serve the seeded directory on http://$(HOST):$(PORT)
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 serve: db  ## the production server: gunicorn, WORKERS x THREADS
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $${WORKERS:-$$(nproc)} --threads $${THREADS:-1} wsgi:app
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $${WORKERS:-$$(nproc)} --threads $${THREADS:-1} wsgi:app
 
-test: install  ## the whole suite, on SQLite and on PostgreSQL
+# PostgreSQL search ranks inside a RUM index when the server has the extension (migration 0007);
+# without it, it ranks with ts_rank. Installed once, as root (CI), from Debian's package.
+RUM_CONTROL := /usr/share/postgresql/15/extension/rum.control
+pg-rum:  ## the RUM extension for the local PostgreSQL 15 (apt, as root; nothing when present)
+	@if [ -f $(RUM_CONTROL) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y postgresql-15-rum || { apt-get update && apt-get install -y postgresql-15-rum; } \
+	  || echo "pg-rum: could not install postgresql-15-rum; PostgreSQL search ranks with ts_rank"; \
+	else echo "pg-rum: $(RUM_CONTROL) missing; run 'sudo make pg-rum' (PostgreSQL search ranks with ts_rank until then)"; fi
+
+test: install pg-rum  ## the whole suite, on SQLite and on PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 openapi: install  ## regenerate openapi.yaml from the code

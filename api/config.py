@@ -21,6 +21,11 @@ def _bool(name: str, default: bool) -> bool:
     return default if not value else value in ("1", "true", "yes", "on")
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def normalise_database_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use the psycopg 3 driver for them."""
     for prefix in ("postgres://", "postgresql://"):
@@ -39,7 +44,9 @@ class Config:
         self.CORS_ORIGINS = _list("CORS_ORIGINS")
         self.HSDS_PROFILE_URL = os.environ.get("HSDS_PROFILE_URL", "")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)
+        # Webhook retries wait WEBHOOK_BACKOFF_BASE_S x 2^(attempt-1), capped at an hour.
+        self.WEBHOOK_BACKOFF_BASE_S = _float("WEBHOOK_BACKOFF_BASE_S", 2.0)
         # Request limits and proxies (see api/limits.py).
         self.MAX_BODY_BYTES = _int("MAX_BODY_BYTES", 64 * 1024)
         self.MAX_QUERY_BYTES = _int("MAX_QUERY_BYTES", 2048)
@@ -50,6 +57,23 @@ class Config:
         self.RATELIMIT_PUBLIC = os.environ.get("RATELIMIT_PUBLIC", "600 per minute")
         self.RATELIMIT_KEYED = os.environ.get("RATELIMIT_KEYED", "120 per minute")
         self.RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "occh")
+        # HTTP caching of public reads and the result cache (see api/caching.py).
+        self.CACHE_MAX_AGE = _int("CACHE_MAX_AGE", 0)
+        self.RESULT_CACHE_SIZE = _int("RESULT_CACHE_SIZE", 1000)
+        self.RESULT_CACHE_MAX_BYTES = _int("RESULT_CACHE_MAX_BYTES", 256 * 1024)
+        self.RESULT_CACHE_MEMORY_BYTES = _int("RESULT_CACHE_MEMORY_BYTES", 64 * 1024 * 1024)
+        self.RESULT_CACHE_TTL = _int("RESULT_CACHE_TTL", 300)
+        self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
+
+    @property
+    def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:
+        """A pooled connection is checked before use (a restarted database server costs no
+        request once it is back), and a PostgreSQL connection that cannot be opened within
+        DATABASE_CONNECT_TIMEOUT seconds fails the request with a 503 instead of holding it."""
+        options: dict = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            options["connect_args"] = {"connect_timeout": self.DATABASE_CONNECT_TIMEOUT}
+        return options
 
     # Fixed settings of the API documentation.
     API_TITLE = "OCCH program directory and referral API"

@@ -32,6 +32,7 @@ from models.referrals import (
 )
 from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
+from models.version import DirectoryVersion
 
 __all__ = [
     "ApiClient",
@@ -47,6 +48,7 @@ __all__ = [
     "Attribute",
     "Base",
     "Contact",
+    "DirectoryVersion",
     "Language",
     "Location",
     "Organization",

@@ -1,0 +1,150 @@
+"""Several stateless instances behind a load balancer: two gunicorn servers on different ports,
+one PostgreSQL database, one Redis (rate limits and the shared result cache).
+
+A directory write is seen through both instances at once, with new ETags; an ETag from one
+instance revalidates at the other; an Idempotency-Key used at one holds at the other.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from api import config as api_config
+from api import create_app
+from api.extensions import db
+from core import clients, curation
+from schemas.inputs import ServiceIn
+from tests.api.test_referrals import body
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
+HMG_CT = SERVICES["Help Me Grow Connecticut"]
+# What a load balancer passes on: the public host, the same for every instance.
+PUBLIC_HOST = "directory.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Instance:
+    """`gunicorn wsgi:app` as `make serve` runs it, in a process of its own."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"gunicorn exited with {self.process.returncode}; see {self.log.name}"
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"gunicorn on port {self.port} did not get ready; see {self.log.name}")
+
+    def request(self, method: str, path: str, headers: dict | None = None, payload: dict | None = None):
+        data = json.dumps(payload).encode() if payload is not None else None
+        headers = {"Host": PUBLIC_HOST, **({"Content-Type": "application/json"} if data else {}), **(headers or {})}
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def deployment(pg_templates, redis_url, tmp_path):
+    """Two instances on one fresh, seeded PostgreSQL database and one Redis; and an admin app
+    (a third process's view of the same database) for directory writes and API keys."""
+    database_url, drop = pg_templates.new_database(seed=True)
+    prefix = f"instances-{uuid.uuid4().hex[:8]}"
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": prefix,
+        "RATELIMIT_KEY_PREFIX": prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    instances = [Instance(env, tmp_path / f"gunicorn-{name}.log") for name in "ab"]
+    admin = create_app(api_config.TestConfig(database_url))
+    try:
+        for instance in instances:
+            instance.wait_ready()
+        yield (*instances, admin)
+    finally:
+        for instance in instances:
+            instance.stop()
+        with admin.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        drop()
+
+
+def test_a_directory_write_is_seen_through_every_instance_at_once(deployment):
+    a, b, admin = deployment
+    path = "/services?search=help+me+grow&per_page=5"
+    status, headers, first = b.request("GET", path)
+    assert status == 200
+    etag = headers["ETag"]
+    # The same answer, and the same validator, from the other instance.
+    status, headers, same = a.request("GET", path)
+    assert (status, headers["ETag"], same) == (200, etag, first)
+    assert a.request("GET", path, {"If-None-Match": etag})[0] == 304
+
+    with admin.app_context():  # a curator's write, through core.curation, from a third process
+        curation.save_service(db.session, ServiceIn().load({**HMG_CT, "name": "Help Me Grow Quokka Line"}))
+        db.session.commit()
+
+    for instance in (b, a):
+        status, headers, fresh = instance.request("GET", path, {"If-None-Match": etag})
+        assert status == 200
+        assert headers["ETag"] != etag
+        assert "Help Me Grow Quokka Line" in [s["name"] for s in json.loads(fresh)["contents"]]
+
+
+def test_an_idempotency_key_holds_across_instances(deployment):
+    a, b, admin = deployment
+    with admin.app_context():
+        key = clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []).key
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"visit-{uuid.uuid4()}"}
+    status, _, sent = a.request("POST", "/referrals", headers, body())
+    assert status == 201
+    status, _, retried = b.request("POST", "/referrals", headers, body())
+    assert status == 201
+    assert json.loads(retried)["id"] == json.loads(sent)["id"]
+    status, _, listed = b.request("GET", "/referrals", {"Authorization": f"Bearer {key}"})
+    assert [r["id"] for r in json.loads(listed)["contents"]] == [json.loads(sent)["id"]]
+    # The same key with another body is refused at either instance.
+    other = body(reason="Something else entirely.")
+    assert a.request("POST", "/referrals", headers, other)[0] == 409
