@@ -9,10 +9,11 @@ corrections), ranked by the engine.
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Float, Select, Uuid, delete, false, literal, select, text
+from sqlalchemy import Engine, Float, Select, Uuid, cast, delete, false, insert, literal, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -20,11 +21,15 @@ from core import geo, tags
 from core.text import ParsedQuery, allowed_typos, deletions, edit_distance, index_words, parse
 from models import (
     Attribute,
+    Language,
     Location,
+    Organization,
+    Program,
     SearchWord,
     SearchWordVariant,
     Service,
     ServiceArea,
+    ServiceAreaTown,
     ServiceAtLocation,
     ServicePoint,
     ServiceSearch,
@@ -132,68 +137,159 @@ def tag_text(
 
 def index_service(session: Session, service_id: uuid.UUID) -> None:
     """(Re)write the search row, the words and the points of one service."""
-    service = session.scalar(
-        select(Service)
-        .where(Service.id == service_id)
-        .options(
-            selectinload(Service.program),
-            selectinload(Service.organization),
-            selectinload(Service.attributes).selectinload(Attribute.taxonomy_term),
-            selectinload(Service.service_areas).selectinload(ServiceArea.towns),
-            selectinload(Service.languages),
-            selectinload(Service.service_at_locations)
-            .selectinload(ServiceAtLocation.location)
-            .selectinload(Location.addresses),
+    index_services(session, [service_id])
+
+
+# Services per batch of `index_services` queries.
+SERVICES_PER_INDEX_BATCH = 500
+
+
+def index_services(session: Session, service_ids: Iterable[uuid.UUID]) -> int:
+    """(Re)write the search rows, the words and the points of many services, a few queries per
+    batch of 500 whatever their number (ids that name no service are passed over); return how
+    many were indexed."""
+    ids = list(dict.fromkeys(service_ids))
+    done = 0
+    for start in range(0, len(ids), SERVICES_PER_INDEX_BATCH):
+        done += _index_batch(session, ids[start : start + SERVICES_PER_INDEX_BATCH])
+    return done
+
+
+class _TermRow(NamedTuple):
+    id: uuid.UUID
+    taxonomy_id: uuid.UUID | None
+    name: str
+    parent_id: uuid.UUID | None
+
+
+def _index_batch(session: Session, ids: list[uuid.UUID]) -> int:
+    services = session.execute(
+        select(
+            Service.id, Service.name, Service.alternate_name, Service.description, Service.eligibility_description,
+            Service.status, Service.organization_id, Service.program_id,
+        ).where(Service.id.in_(ids))
+    ).all()
+    if not services:
+        return 0
+    ids = [service.id for service in services]
+    organizations = {
+        row.id: row
+        for row in session.execute(
+            select(Organization.id, Organization.name, Organization.alternate_name).where(
+                Organization.id.in_({service.organization_id for service in services})
+            )
         )
-        # The service may be in the session with relations loaded before this write changed them.
-        .execution_options(populate_existing=True)
-    )
-    if service is None:
-        return
-    program, organization = service.program, service.organization
-    fields = search_fields(
-        name=service.name,
-        alternate_name=service.alternate_name,
-        description=service.description,
-        eligibility_description=service.eligibility_description,
-        program_names=(program.name, program.alternate_name) if program else (),
-        organization_names=(organization.name, organization.alternate_name),
-        category_names=category_names(
-            [attribute.taxonomy_term_id for attribute in sorted(service.attributes, key=lambda a: a.id)],
-            lambda term_id: session.get(TaxonomyTerm, term_id),
-        ),
-        areas=[
-            AreaText(area.id, area.name, area.description, [town.town for town in area.towns])
-            for area in service.service_areas
-        ],
-    )
-    fields["tag_text"] = tag_text(
-        status=service.status,
-        organization_id=service.organization_id,
-        program_id=service.program_id,
-        terms=ancestry(
-            [attribute.taxonomy_term_id for attribute in service.attributes],
-            lambda term_id: session.get(TaxonomyTerm, term_id),
-        ),
-        areas=[(area.statewide, [town.town for town in area.towns]) for area in service.service_areas],
-        language_codes=[language.code for language in service.languages],
-    )
-    row = session.scalar(select(ServiceSearch).where(ServiceSearch.service_id == service.id))
-    if row is None:
-        session.add(ServiceSearch(service_id=service.id, **fields))
-    else:
-        for key, value in fields.items():
-            if getattr(row, key) != value:
-                setattr(row, key, value)
-    remember_words(session, index_words(" ".join(fields.values())))
-    _write_points(session, service)
+    }
+    program_ids = {service.program_id for service in services if service.program_id}
+    programs = {
+        row.id: row
+        for row in session.execute(
+            select(Program.id, Program.name, Program.alternate_name).where(Program.id.in_(program_ids))
+        )
+    } if program_ids else {}
+    categories: dict[uuid.UUID, list[uuid.UUID]] = {service_id: [] for service_id in ids}
+    for row in session.execute(
+        select(Attribute.link_id, Attribute.taxonomy_term_id)
+        .where(Attribute.link_entity == "service", Attribute.link_id.in_(ids))
+        .order_by(Attribute.id)
+    ):
+        categories[row.link_id].append(row.taxonomy_term_id)
+    terms = _terms_with_ancestors(session, {term_id for found in categories.values() for term_id in found})
+    areas: dict[uuid.UUID, list] = {service_id: [] for service_id in ids}
+    area_rows = session.execute(
+        select(ServiceArea.id, ServiceArea.service_id, ServiceArea.name, ServiceArea.description, ServiceArea.statewide)
+        .where(ServiceArea.service_id.in_(ids))
+    ).all()
+    towns: dict[uuid.UUID, list[str]] = {area.id: [] for area in area_rows}
+    if area_rows:
+        for row in session.execute(
+            select(ServiceAreaTown.service_area_id, ServiceAreaTown.town).where(
+                ServiceAreaTown.service_area_id.in_(list(towns))
+            )
+        ):
+            towns[row.service_area_id].append(row.town)
+    for area in area_rows:
+        areas[area.service_id].append(area)
+    languages: dict[uuid.UUID, list[str | None]] = {service_id: [] for service_id in ids}
+    for row in session.execute(select(Language.service_id, Language.code).where(Language.service_id.in_(ids))):
+        languages[row.service_id].append(row.code)
+    places = session.execute(
+        select(ServiceAtLocation.service_id, ServiceAtLocation.location_id).where(ServiceAtLocation.service_id.in_(ids))
+    ).all()
+    locations = {
+        location.id: location
+        for location in session.scalars(
+            select(Location)
+            .where(Location.id.in_({place.location_id for place in places}))
+            .options(selectinload(Location.addresses))
+            # A location may be in the session with addresses loaded before this write changed them.
+            .execution_options(populate_existing=True)
+        )
+    } if places else {}
+
+    search_rows, point_rows, words = [], {}, set()
+    for service in services:
+        program, organization = programs.get(service.program_id), organizations.get(service.organization_id)
+        own_areas = areas[service.id]
+        fields = search_fields(
+            name=service.name,
+            alternate_name=service.alternate_name,
+            description=service.description,
+            eligibility_description=service.eligibility_description,
+            program_names=(program.name, program.alternate_name) if program else (),
+            organization_names=(organization.name, organization.alternate_name) if organization else (),
+            category_names=category_names(categories[service.id], terms.get),
+            areas=[AreaText(area.id, area.name, area.description, towns[area.id]) for area in own_areas],
+        )
+        fields["tag_text"] = tag_text(
+            status=service.status,
+            organization_id=service.organization_id,
+            program_id=service.program_id,
+            terms=ancestry(categories[service.id], terms.get),
+            areas=[(area.statewide, towns[area.id]) for area in own_areas],
+            language_codes=languages[service.id],
+        )
+        search_rows.append({"service_id": service.id, **fields})
+        words |= index_words(" ".join(fields.values()))
+    for place in places:
+        point = location_point(locations[place.location_id])
+        if point is not None:
+            point_rows[(place.service_id, place.location_id)] = {
+                "service_id": place.service_id, "location_id": place.location_id,
+                "latitude": point[0], "longitude": point[1],
+            }
+    session.execute(delete(ServiceSearch).where(ServiceSearch.service_id.in_(ids)))
+    session.execute(delete(ServicePoint).where(ServicePoint.service_id.in_(ids)))
+    # Core inserts (executemany), not the ORM's bulk path.
+    session.execute(insert(ServiceSearch.__table__), search_rows)
+    if point_rows:
+        session.execute(insert(ServicePoint.__table__), list(point_rows.values()))
+    remember_words(session, words)
+    return len(services)
+
+
+def _terms_with_ancestors(session: Session, term_ids: set[uuid.UUID]) -> dict[uuid.UUID, _TermRow]:
+    """The terms `term_ids` and every term above them, one query per level of the tree."""
+    terms: dict[uuid.UUID, _TermRow] = {}
+    wanted = set(term_ids)
+    while wanted:
+        found = [
+            _TermRow(*row)
+            for row in session.execute(
+                select(TaxonomyTerm.id, TaxonomyTerm.taxonomy_id, TaxonomyTerm.name, TaxonomyTerm.parent_id).where(
+                    TaxonomyTerm.id.in_(wanted)
+                )
+            )
+        ]
+        terms.update((term.id, term) for term in found)
+        wanted = {term.parent_id for term in found if term.parent_id and term.parent_id not in terms}
+    return terms
 
 
 def reindex(session: Session, service_ids: Select) -> int:
     """Reindex the services a select of ids names (after a program, organization or term changed)."""
     ids = list(session.scalars(service_ids))
-    for service_id in ids:
-        index_service(session, service_id)
+    index_services(session, ids)
     return len(ids)
 
 
@@ -228,14 +324,6 @@ def remember_words(session: Session, words: set[str]) -> None:
         _insert_ignoring_duplicates(
             session, SearchWordVariant, [{"variant": v, "word": word} for word in new for v in sorted(deletions(word))]
         )
-
-
-def _write_points(session: Session, service: Service) -> None:
-    session.execute(delete(ServicePoint).where(ServicePoint.service_id == service.id))
-    for sal in service.service_at_locations:
-        point = location_point(sal.location)
-        if point is not None:
-            session.add(ServicePoint(service_id=service.id, location_id=sal.location_id, latitude=point[0], longitude=point[1]))
 
 
 def location_point(location: Location) -> tuple[float, float] | None:
@@ -301,16 +389,40 @@ def _postgresql_where(criteria: Criteria) -> tuple[str, str, dict]:
     return source, " AND ".join(conditions), params
 
 
+# PostgreSQL ranks with the RUM index (the `rum` extension, migration 0007) when it is there:
+# its score is a cover-density rank with the same weights per field class (A 1.0, B 0.4,
+# C 0.2, D 0.1) as ts_rank's defaults, and `document <=> q` is 1 / score.
+RUM_INDEX = "ix_service_search_document_rum"
+RUM_SCORE = "1.0 / (document <=> q)"
+_rum_by_engine: "weakref.WeakKeyDictionary[Engine, bool]" = weakref.WeakKeyDictionary()
+
+
+def ranks_in_index(session: Session) -> bool:
+    """Whether this PostgreSQL database has the RUM ranking index (looked up once per engine;
+    without it, matches are ranked with ts_rank over the GIN index's matches)."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    if engine not in _rum_by_engine:
+        found = session.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :name"), {"name": RUM_INDEX}).first()
+        _rum_by_engine[engine] = found is not None
+    return _rum_by_engine[engine]
+
+
+def _postgresql_score(session: Session) -> str:
+    return RUM_SCORE if ranks_in_index(session) else "ts_rank(document, q)"
+
+
 def hits(session: Session, criteria: Criteria):
     """A subquery (service_id, score) of the services matching `criteria` (words or tags: a
     list with neither is answered from the services table, see core.directory.plan), unordered.
     `score` (higher is better) is the engine's relevance when there are search words, else NULL."""
     columns = {"service_id": Uuid(), "score": Float()}
     if criteria.impossible:
-        return select(ServiceSearch.service_id, literal(None, Float()).label("score")).where(false()).subquery("hits")
+        # A typed NULL: PostgreSQL would read an untyped one as text, which a Float column rejects.
+        return select(ServiceSearch.service_id, cast(null(), Float()).label("score")).where(false()).subquery("hits")
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
-        score = "ts_rank(document, q)" if criteria.terms else "NULL::float8"
+        score = _postgresql_score(session) if criteria.terms else "NULL::float8"
         stmt = text(f"SELECT service_id, {score} AS score FROM service_search{source} WHERE {where}").bindparams(**params)
     else:
         score = f"-bm25(service_fts, {SQLITE_WEIGHTS})" if criteria.terms else "NULL"
@@ -331,10 +443,22 @@ def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> l
         raise ValueError("top_hits ranks search words")
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
-        sql = (
-            f"SELECT service_id, ts_rank(document, q) AS score FROM service_search{source} WHERE {where} "
-            "ORDER BY score DESC, service_id LIMIT :limit OFFSET :offset"
-        )
+        if ranks_in_index(session):
+            # The RUM index hands the matches over in order of distance (1 / score), ranked from
+            # the positions and weights it stores: no table row is read to rank. WITH TIES keeps
+            # the whole last tie so that service_id orders ties exactly; with service_id in the
+            # index scan's ORDER BY the planner would rank every match from the table instead.
+            sql = (
+                "SELECT service_id, 1.0 / distance AS score FROM ("
+                f"SELECT service_id, document <=> q AS distance FROM service_search{source} WHERE {where} "
+                "ORDER BY document <=> q FETCH FIRST (:limit + :offset) ROWS WITH TIES"
+                ") AS ranked ORDER BY distance, service_id LIMIT :limit OFFSET :offset"
+            )
+        else:
+            sql = (
+                f"SELECT service_id, ts_rank(document, q) AS score FROM service_search{source} WHERE {where} "
+                "ORDER BY score DESC, service_id LIMIT :limit OFFSET :offset"
+            )
     else:
         params = {"m": _sqlite_match(criteria)}
         sql = (

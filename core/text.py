@@ -34,8 +34,11 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 def normalise(text: str) -> list[str]:
     """Lower-case ASCII words: accents dropped, apostrophes joined (`isn't` -> `isnt`)."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = text or ""
+    if not text.isascii():  # ASCII has nothing to decompose: skip the walk over each character
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
     text = _APOSTROPHES.sub("", text)
     return [word for word in _NON_WORD.split(text) if word]
 

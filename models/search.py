@@ -19,12 +19,15 @@ from models.base import Base
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic filter: leave alone what the migration makes for one engine only
-    (the FTS5 tables on SQLite, the tsvector column and its index on PostgreSQL)."""
+    (the FTS5 tables on SQLite, the tsvector columns and their indexes on PostgreSQL, the RUM
+    index included, which only a server with the extension gets)."""
     if type_ == "table" and name and name.startswith("service_fts"):
         return False
     if type_ == "column" and name in ("document", "tags") and obj.table.name == "service_search":
         return False
-    if type_ == "index" and name in ("ix_service_search_document", "ix_service_search_tags", "ix_search_word_trgm"):
+    if type_ == "index" and name in (
+        "ix_service_search_document", "ix_service_search_document_rum", "ix_service_search_tags", "ix_search_word_trgm"
+    ):
         return False
     return True
 

@@ -222,6 +222,13 @@ def test_category_by_code_or_id_includes_descendants(client):
     assert len(both) == len(housing) + 1
 
 
+def test_an_unknown_category_finds_nothing_with_search_words_too(client):
+    for path in ("/services", "/service_at_locations"):
+        response = client.get(path, query_string={"category": "no-such-category", "search": "lead", "full": "true"})
+        assert response.status_code == 200
+        assert response.get_json()["contents"] == []
+
+
 def test_status_is_active_unless_asked(app, client):
     closed = save(app, name="Closed clinic", status="inactive")
     assert closed not in ids(client, "/services")
@@ -408,3 +415,59 @@ def test_brief_list_records_are_the_schema_s_records(app, client):
         assert len(rows) == len(services) == len(SERVICES)
         for service in services:
             assert rows[service.id] == ServiceListItemSchema().dump(service)
+
+
+def test_paging_by_relevance_shows_each_match_once(client):
+    """Many services tie on a common word; the pages still follow one order."""
+    _pages_follow_one_order(client)
+
+
+def _pages_follow_one_order(client) -> None:
+    first = client.get("/services", query_string={"search": "children families", "per_page": 6}).get_json()
+    walked = []
+    for page in (1, 2, 3):
+        body = client.get("/services", query_string={"search": "children families", "per_page": 2, "page": page}).get_json()
+        assert body["total_items"] == first["total_items"] > 6
+        walked += [s["id"] for s in body["contents"]]
+    assert walked == [s["id"] for s in first["contents"]]
+
+
+def _relevance_expectations_hold(client) -> None:
+    for case in QUERIES:
+        got = ids(client, "/services", search=case["query"], per_page=3)
+        assert set(case["expect_top3"]) <= set(got), case["query"]
+
+
+# The RUM ranking index is PostgreSQL's (an optional extension); SQLite has no such choice.
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_postgresql_ranks_in_the_rum_index_wherever_the_extension_is_installed(app, client):
+    from sqlalchemy import text
+
+    from core import search
+
+    with app.app_context():
+        available = db.session.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'rum'")).first()
+        assert search.ranks_in_index(db.session) is (available is not None)
+    _relevance_expectations_hold(client)
+    _pages_follow_one_order(client)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+def test_postgresql_without_the_rum_extension_ranks_with_ts_rank(app, client):
+    from sqlalchemy import text
+
+    from core import search
+
+    with app.app_context():
+        db.session.execute(text("DROP EXTENSION IF EXISTS rum CASCADE"))
+        db.session.commit()
+        assert not search.ranks_in_index(db.session)
+    _relevance_expectations_hold(client)
+    _pages_follow_one_order(client)
+
+
+def test_words_with_an_unknown_category_find_nothing(client):
+    for search in ("0", "lead"):
+        response = client.get("/services", query_string={"search": search, "category": "no-such-category"})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["contents"] == [] and response.get_json()["total_items"] == 0
