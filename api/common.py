@@ -1,7 +1,9 @@
 """What the resource modules share: the session and the list envelope."""
 from __future__ import annotations
 
-from flask import jsonify
+from collections.abc import Iterable
+
+from flask import Response, current_app, jsonify, stream_with_context
 from marshmallow import RAISE, Schema
 
 from api.extensions import db
@@ -19,6 +21,34 @@ def page_response(page: Page, item_schema: Schema | None):
     if item_schema is not None:
         body["contents"] = item_schema.dump(page.contents, many=True)
     return jsonify(body)
+
+
+NDJSON = "application/x-ndjson"
+
+
+def ndjson_response(batches: Iterable[list], item_schema: Schema | None) -> Response:
+    """Every record of `batches` (lists of records, read lazily from the database) as
+    newline-delimited JSON: one record a line, no envelope, streamed as it is read. `item_schema`
+    dumps each batch (None: the records are JSON-ready already)."""
+
+    def lines():
+        for batch in batches:
+            records = item_schema.dump(batch, many=True) if item_schema is not None else batch
+            yield "".join(current_app.json.dumps(record, separators=(",", ":")) + "\n" for record in records)
+
+    return Response(stream_with_context(lines()), mimetype=NDJSON)
+
+
+def ndjson_doc(item_schema, what: str) -> dict:
+    """The `alt_response` arguments documenting a list's `format=ndjson` answer."""
+    return {
+        "schema": item_schema,
+        "content_type": NDJSON,
+        "description": f"`application/json`: one page of {what} records in the `Page` envelope. With "
+        f"`format=ndjson`, `application/x-ndjson`: every matching {what} record, streamed one JSON record a line "
+        "(the shape of the page's `contents` items), with no envelope and no paging.",
+        "success": True,
+    }
 
 
 # Query arguments: unknown parameters are a 422, never silently ignored.

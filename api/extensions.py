@@ -5,8 +5,19 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 
 from models import Base
+from schemas.errors import ErrorSchema
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 cors = CORS()
-api = Api()
+
+
+class DirectoryApi(Api):
+    """Errors are documented per operation and status (api/limits.py adds the envelope to
+    each), so no catch-all `default` response hides an undocumented status."""
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+api = DirectoryApi()

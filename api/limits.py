@@ -8,8 +8,9 @@
   client (the client's id, never the key), public reads per client address (hashed). Redis
   when `REDIS_URL` is set, memory otherwise; if Redis fails, the limiter falls back to memory
   and never fails a request.
-- An apispec plugin documents 414 and 429 on every operation (not 429 on the health probes,
-  which are not limited) and 413 and 415 on every operation with a body.
+- An apispec plugin documents 414, 500, 503 and 429 on every operation (not 429 on the health
+  probes, which are not limited; not 503 on /healthz, which touches no database), 413 and 415
+  400 (malformed JSON) on every operation with a body, and the error body of every error status.
 """
 from __future__ import annotations
 
@@ -221,8 +222,32 @@ def init_limits_and_headers(app: Flask) -> None:
     hide_dev_server_banner()
 
 
+FHIR_PREFIX = "/fhir"
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+
+
 class LimitsDocPlugin(BasePlugin):
-    """Documents the refusals of this module on every operation of the OpenAPI document."""
+    """Documents the refusals of this module, and the failures any operation can answer, on
+    every operation of the OpenAPI document; and gives every error answer its body: the JSON
+    error envelope (`Error`), or an OperationOutcome in application/fhir+json under /fhir.
+    There is no catch-all `default` response: each operation lists every status it returns."""
+
+    def init_spec(self, spec):
+        super().init_spec(spec)
+        self.spec = spec
+
+    def error_content(self, path: str) -> dict:
+        from schemas.errors import ErrorSchema
+        from schemas.fhir import FhirOperationOutcomeSchema
+
+        schemas = self.spec.components.schemas
+        if path == FHIR_PREFIX or path.startswith(FHIR_PREFIX + "/"):
+            if "FhirOperationOutcome" not in schemas:
+                self.spec.components.schema("FhirOperationOutcome", schema=FhirOperationOutcomeSchema)
+            return {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/FhirOperationOutcome"}}}
+        if "Error" not in schemas:
+            self.spec.components.schema("Error", schema=ErrorSchema)
+        return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for method, operation in (operations or {}).items():
@@ -247,5 +272,12 @@ class LimitsDocPlugin(BasePlugin):
                     },
                 )
             if "requestBody" in operation:
+                add(400, {"description": "The body is not well-formed JSON."})
                 add(413, {"description": "The body is larger than MAX_BODY_BYTES."})
                 add(415, {"description": "The body is not JSON (Content-Type application/json or application/*+json)."})
+            add(500, {"description": "An unexpected error: a bug, logged with the request id; nothing was changed."})
+            if path != "/healthz":
+                add(503, {"description": "The database is unavailable; retry after Retry-After seconds.", "headers": RETRY_AFTER})
+            for code, response in responses.items():
+                if str(code)[0] in "45" and isinstance(response, dict) and "$ref" not in response:
+                    response.setdefault("content", self.error_content(path or ""))

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import error_body
 from api.extensions import db
+from schemas.errors import NotReadySchema
 
 blp = Blueprint("meta", __name__, url_prefix="/", description="About this API.")
 
@@ -86,7 +87,9 @@ class Ready(MethodView):
     @blp.response(200, ReadySchema)
     @blp.alt_response(
         503,
-        description="Not ready: `reason` is `database_unreachable` or `migrations_pending`, in the error envelope.",
+        schema=NotReadySchema,
+        description="Not ready: `reason` is `database_unreachable` (with `Retry-After`) or `migrations_pending`, in the error envelope.",
+        headers={"Retry-After": {"description": "Seconds to wait before asking again (database unreachable).", "schema": {"type": "integer"}}},
     )
     def get(self):
         """Readiness: the database answers and its schema is at the migrations' head.
@@ -99,4 +102,6 @@ class Ready(MethodView):
         response = jsonify({**error_body(503, NOT_READY[reason]), "reason": reason})
         response.status_code = 503
         response.headers["Cache-Control"] = "no-store"
+        if reason == "database_unreachable":
+            response.headers["Retry-After"] = "5"
         return response

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 import urllib.error
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidData, NotFound
@@ -41,15 +43,18 @@ BACKOFF_CAP_S = 3600.0
 TIMEOUT_S = 5.0
 SIGNATURE_HEADER = "X-OCCH-Signature"
 
+log = logging.getLogger("occh.webhooks")
+
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
 
 
-def backoff(attempts: int) -> float:
-    """Seconds to wait after the `attempts`-th failure: 2, 4, 8, ... capped at an hour."""
-    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempts - 1))
+def backoff(attempts: int, base: float = BACKOFF_BASE_S) -> float:
+    """Seconds to wait after the `attempts`-th failure: base, 2 base, 4 base, ... (2, 4, 8 s
+    by default), capped at an hour."""
+    return min(BACKOFF_CAP_S, base * 2 ** (attempts - 1))
 
 
 # ----------------------------------------------------------------------------- subscriptions
@@ -152,9 +157,14 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> Response:
 
 
 def deliver_due(
-    session: Session, now: datetime | None = None, limit: int = 50, post: Callable = http_post
+    session: Session,
+    now: datetime | None = None,
+    limit: int = 50,
+    post: Callable = http_post,
+    backoff_base: float = BACKOFF_BASE_S,
 ) -> int:
-    """Attempt every delivery that is due; commit after each. Returns how many were attempted."""
+    """Attempt every delivery that is due; commit after each. Returns how many were attempted.
+    A failed delivery is retried `backoff(attempts, backoff_base)` seconds later."""
     now = now or utcnow()
     stmt = (
         select(WebhookDelivery)
@@ -165,12 +175,12 @@ def deliver_due(
     )
     due = list(session.scalars(stmt))
     for delivery in due:
-        _attempt(session, delivery, post)
+        _attempt(session, delivery, post, backoff_base)
         session.commit()
     return len(due)
 
 
-def _attempt(session: Session, delivery: WebhookDelivery, post: Callable) -> None:
+def _attempt(session: Session, delivery: WebhookDelivery, post: Callable, backoff_base: float) -> None:
     subscription = session.get(WebhookSubscription, delivery.subscription_id)
     body = json.dumps(delivery.payload, sort_keys=True).encode()
     timestamp = int(time.time())
@@ -199,16 +209,30 @@ def _attempt(session: Session, delivery: WebhookDelivery, post: Callable) -> Non
     elif delivery.attempts >= MAX_ATTEMPTS:
         delivery.status = "failed"
     else:
-        delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
+        delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts, backoff_base))
 
 
-def run(session_factory: Callable[[], Session], once: bool = False, idle_sleep: float = 1.0) -> int:
-    """The delivery loop of `flask webhooks run`; with `once`, one pass."""
+def run(
+    session_factory: Callable[[], Session],
+    once: bool = False,
+    idle_sleep: float = 1.0,
+    backoff_base: float = BACKOFF_BASE_S,
+) -> int:
+    """The delivery loop of `flask webhooks run`; with `once`, one pass.
+
+    The loop outlives a lost database: a pass that cannot reach it is logged and tried again
+    after `idle_sleep`; nothing is marked attempted unless its attempt was committed.
+    """
     total = 0
     while True:
         session = session_factory()
         try:
-            attempted = deliver_due(session)
+            attempted = deliver_due(session, backoff_base=backoff_base)
+        except OperationalError as exc:
+            if once:
+                raise
+            log.error("webhook delivery pass failed: database unavailable (%s)", type(exc.orig).__name__)
+            attempted = 0
         finally:
             session.close()
         total += attempted

@@ -61,7 +61,7 @@ class GuardianIn(Schema):
 
 
 class ConsentIn(Schema):
-    obtained = fields.Boolean(required=True)
+    obtained = fields.Boolean(required=True, metadata={"enum": [True], "description": "Must be true: no referral without consent."})
     obtained_by = fields.String(required=True, validate=validate.Length(min=1, max=200))
     relationship = fields.String(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS + ("self",)))
     obtained_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)

@@ -122,6 +122,23 @@ def test_a_body_that_is_not_json_is_a_415_and_writes_nothing(app, client):
     assert referral_count(app) == 2
 
 
+def test_unknown_body_fields_and_malformed_json_are_refused_and_write_nothing(app, client):
+    key = make_keys(app, "sender")["sender"]
+    headers = auth(key, **{"Idempotency-Key": str(uuid.uuid4())})
+    response = client.post("/referrals", json={**body(), "priority": "high"}, headers=headers)
+    assert_envelope(response, 422, "validation_error")
+    assert "priority" in response.get_json()["errors"]["json"]
+    nested = body()
+    nested["child"]["nickname"] = "Z"
+    response = client.post("/referrals", json=nested, headers=auth(key, **{"Idempotency-Key": str(uuid.uuid4())}))
+    assert "nickname" in response.get_json()["errors"]["json"]["child"]
+    response = client.post(
+        "/referrals", data="{not json", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert_envelope(response, 400, "bad_request")
+    assert referral_count(app) == 0
+
+
 def test_the_body_limit_is_configurable(app, another_app):
     small = another_app(MAX_BODY_BYTES=100)
     key = make_keys(app, "sender")["sender"]
@@ -286,7 +303,13 @@ def test_every_operation_documents_its_refusals(client):
             if path not in ("/healthz", "/readyz"):
                 assert "Retry-After" in codes["429"]["headers"], f"{method} {path}"
             if "requestBody" in operation:
-                assert {"413", "415"} <= set(codes), f"{method} {path}"
+                assert {"400", "413", "415"} <= set(codes), f"{method} {path}"
+            # No catch-all: every status is listed, and every error has its body.
+            assert "default" not in codes and "500" in codes, f"{method} {path}"
+            error_type = "application/fhir+json" if path.startswith("/fhir") else "application/json"
+            for code, response in codes.items():
+                if code >= "400":
+                    assert list(response["content"]) == [error_type], f"{method} {path} {code}"
 
 
 # Readiness --------------------------------------------------------------------------------
