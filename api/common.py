@@ -14,6 +14,11 @@ def session():
     return db.session
 
 
+def count_limit() -> int:
+    """How many matches a service list counts exactly (EXACT_COUNT_LIMIT; 0: all)."""
+    return current_app.config["EXACT_COUNT_LIMIT"]
+
+
 def page_response(page: Page, item_schema: Schema | None):
     """The HSDS `Page` envelope with `contents` dumped by `item_schema` (None: the contents are
     JSON-ready records already, as core.directory.service_rows makes them)."""

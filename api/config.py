@@ -64,6 +64,8 @@ class Config:
         self.RESULT_CACHE_MEMORY_BYTES = _int("RESULT_CACHE_MEMORY_BYTES", 64 * 1024 * 1024)
         self.RESULT_CACHE_TTL = _int("RESULT_CACHE_TTL", 300)
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
+        # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
+        self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:

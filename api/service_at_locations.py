@@ -4,7 +4,7 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
+from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, session
 from api.services import query_from
 from core import directory
 from schemas.args import ServiceFilterArgs
@@ -29,13 +29,13 @@ class ServiceAtLocations(MethodView):
         Takes the same search, filters, point and sort as `GET /services`, applied to the
         service offered; `distance` is measured to this location's service. `full=true` adds
         the phones, contacts and schedules of each. `format=ndjson` streams every match, one
-        record a line, with no envelope and no paging.
+        record a line, with no envelope and no paging. Totals are counted as on `GET /services`.
         """
         schema = ServiceAtLocationSchema() if args["full"] else ServiceAtLocationListItemSchema()
         if args["format"] == "ndjson":
             return ndjson_response(directory.stream_service_at_locations(session(), query_from(args), args["full"]), schema)
         page = directory.list_service_at_locations(
-            session(), query_from(args), args["page"], args["per_page"], args["full"]
+            session(), query_from(args), args["page"], args["per_page"], args["full"], count_limit()
         )
         return page_response(page, schema)
 

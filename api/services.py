@@ -4,7 +4,7 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
+from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, session
 from core import directory, geo
 from schemas.args import ServiceListArgs
 from schemas.hsds import ServiceListItemSchema, ServiceMinimalSchema, ServiceSchema, page_of
@@ -69,14 +69,16 @@ class Services(MethodView):
         `last_modified` only, and a page holds up to 10,000 (every service, in one call, for a
         directory of that size). With `format=ndjson` every matching service is streamed as
         `application/x-ndjson`, one record a line, in the list's order, with no envelope and
-        no paging.
+        no paging. `total_items` is exact up to 10,000 matches (`total_items_exact: true`); a
+        larger set is counted only to that bound, or to just past the page asked for, and
+        comes with `total_items_exact: false`, `last_page: false` and at least one more page.
         """
         query = query_from(args)
         full, minimal = args["full"], args["minimal"]
         if args["format"] == "ndjson":
             records = directory.stream_services(session(), query, full, minimal)
             return ndjson_response(records, ServiceSchema() if full else None)
-        page = directory.list_services(session(), query, args["page"], args["per_page"], full, minimal)
+        page = directory.list_services(session(), query, args["page"], args["per_page"], full, minimal, count_limit())
         return page_response(page, ServiceSchema() if full else None)
 
 

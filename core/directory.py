@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from core import geo, search, tags
 from core.errors import NotFound
-from core.paging import STREAM_BATCH, Page, batches, paginate
+from core.paging import STREAM_BATCH, Page, batches, bounded_total, paginate
 from core.text import normalise
 from models import (
     Attribute,
@@ -260,6 +260,8 @@ def _ordered(session: Session, query: ServiceQuery, entity=Service) -> Select:
         order += [score.desc()]
     if joined:
         order += [Service.name]
+    elif score is not None:
+        order += [hits.c.tiebreak]  # equal scores as search.top_hits orders them
     order += [key]
     stmt = stmt.add_columns(
         (score if score is not None else literal(None)).label("score"),
@@ -268,15 +270,20 @@ def _ordered(session: Session, query: ServiceQuery, entity=Service) -> Select:
     return stmt.order_by(*order)
 
 
-def _count(session: Session, query: ServiceQuery, entity=Service) -> int:
-    """How many rows the query matches, counted without ranking or measuring them."""
+def _count(session: Session, query: ServiceQuery, entity=Service, up_to: int | None = None) -> int:
+    """How many rows the query matches (stopping after `up_to`), counted without ranking or
+    measuring them."""
     found, conditions = plan(session, query)
     if entity is Service and found is not None and not conditions:
-        return search.count_hits(session, found)
+        return search.count_hits(session, found, up_to)
     ids = matching_service_ids(session, query)
-    if entity is Service:
-        return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-    return session.scalar(select(func.count(entity.id)).where(entity.service_id.in_(ids))) or 0
+    rows = ids if entity is Service else select(entity.id).where(entity.service_id.in_(ids))
+    return session.scalar(select(func.count()).select_from(rows.limit(up_to).subquery())) or 0
+
+
+def _total(session: Session, query: ServiceQuery, page: int, per_page: int, count_limit: int | None, entity=Service):
+    """(total_items, exact): see core.paging.bounded_total."""
+    return bounded_total(lambda up_to: _count(session, query, entity, up_to), page, per_page, count_limit)
 
 
 def _page_ids(session: Session, query: ServiceQuery, page: int, per_page: int, entity=Service) -> list:
@@ -291,14 +298,22 @@ def _page_ids(session: Session, query: ServiceQuery, page: int, per_page: int, e
 
 
 def list_services(
-    session: Session, query: ServiceQuery, page: int, per_page: int, full: bool, minimal: bool = False
+    session: Session,
+    query: ServiceQuery,
+    page: int,
+    per_page: int,
+    full: bool,
+    minimal: bool = False,
+    count_limit: int | None = None,
 ) -> Page:
     """A page of services. Brief records are plain dicts read in one query (`service_rows`);
     full records are the nested models; minimal records are each service's id and
-    `last_modified` alone."""
+    `last_modified` alone. The total is exact up to `count_limit` matches (see
+    core.paging.bounded_total)."""
     rows = _page_ids(session, query, page, per_page)
     contents = _in_page_order(rows, _service_records(session, [row[0] for row in rows], full, minimal))
-    result = Page(contents=contents, total_items=_count(session, query), page_number=page, per_page=per_page)
+    total, exact = _total(session, query, page, per_page, count_limit)
+    result = Page(contents=contents, total_items=total, page_number=page, per_page=per_page, exact=exact)
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
     return result
@@ -460,11 +475,16 @@ def _service_at_location_options(full: bool) -> list:
     return options
 
 
-def list_service_at_locations(session: Session, query: ServiceQuery, page: int, per_page: int, full: bool) -> Page:
+def list_service_at_locations(
+    session: Session, query: ServiceQuery, page: int, per_page: int, full: bool, count_limit: int | None = None
+) -> Page:
+    """A page of service-at-location records; the total as `list_services` counts it."""
     rows = _page_ids(session, query, page, per_page, entity=ServiceAtLocation)
     records = _by_id(session, ServiceAtLocation, [row[0] for row in rows], _service_at_location_options(full))
-    total = _count(session, query, ServiceAtLocation)
-    return Page(contents=_in_page_order(rows, records), total_items=total, page_number=page, per_page=per_page)
+    total, exact = _total(session, query, page, per_page, count_limit, ServiceAtLocation)
+    return Page(
+        contents=_in_page_order(rows, records), total_items=total, page_number=page, per_page=per_page, exact=exact
+    )
 
 
 def stream_service_at_locations(session: Session, query: ServiceQuery, full: bool) -> Iterator[list]:

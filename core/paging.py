@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,9 @@ class Page:
     page_number: int
     per_page: int
     extra: dict = field(default_factory=dict)
+    # False when counting stopped at a bound (see `bounded_total`): `total_items` is then a
+    # lower bound, and there is at least one page after this one.
+    exact: bool = True
 
     @property
     def total_pages(self) -> int:
@@ -32,11 +35,26 @@ class Page:
             "page_number": self.page_number,
             "size": len(self.contents),
             "first_page": self.page_number == 1,
-            "last_page": self.page_number >= self.total_pages,
+            "last_page": self.exact and self.page_number >= self.total_pages,
             "empty": len(self.contents) == 0,
+            "total_items_exact": self.exact,
             "contents": self.contents,
             **self.extra,
         }
+
+
+def bounded_total(count_up_to: Callable[[int | None], int], page: int, per_page: int, limit: int | None) -> tuple[int, bool]:
+    """(total_items, exact) for a page of a list that may match a large part of a big table.
+
+    Without `limit` every match is counted. With it, counting stops after
+    `max(limit, page * per_page + 1)` matches, the way search engines track totals only so
+    far: a larger set is reported as that bound, not exact, which still promises a page after
+    this one. `count_up_to(n)` counts the matches, stopping after `n` (all of them for None)."""
+    if not limit:
+        return count_up_to(None), True
+    bound = max(limit, page * per_page + 1)
+    counted = count_up_to(bound + 1)
+    return (counted, True) if counted <= bound else (bound, False)
 
 
 def count(session: Session, stmt: Select) -> int:

@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Engine, Float, Select, Uuid, cast, delete, false, insert, literal, null, select, text
+from sqlalchemy import Engine, Float, Integer, Select, Uuid, cast, delete, false, insert, literal, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -415,19 +415,25 @@ def _postgresql_score(session: Session) -> str:
 def hits(session: Session, criteria: Criteria):
     """A subquery (service_id, score) of the services matching `criteria` (words or tags: a
     list with neither is answered from the services table, see core.directory.plan), unordered.
-    `score` (higher is better) is the engine's relevance when there are search words, else NULL."""
-    columns = {"service_id": Uuid(), "score": Float()}
+    `score` (higher is better) is the engine's relevance when there are search words, else NULL;
+    `tiebreak` orders equal scores as `top_hits` does (the index row on SQLite, the service id
+    on PostgreSQL), so a list streamed whole comes in the order of its pages."""
+    columns = {"service_id": Uuid(), "score": Float(), "tiebreak": Integer() if dialect(session) == "sqlite" else Uuid()}
     if criteria.impossible:
         # A typed NULL: PostgreSQL would read an untyped one as text, which a Float column rejects.
-        return select(ServiceSearch.service_id, cast(null(), Float()).label("score")).where(false()).subquery("hits")
+        return select(
+            ServiceSearch.service_id, cast(null(), Float()).label("score"), ServiceSearch.service_id.label("tiebreak")
+        ).where(false()).subquery("hits")
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         score = _postgresql_score(session) if criteria.terms else "NULL::float8"
-        stmt = text(f"SELECT service_id, {score} AS score FROM service_search{source} WHERE {where}").bindparams(**params)
+        stmt = text(
+            f"SELECT service_id, {score} AS score, service_id AS tiebreak FROM service_search{source} WHERE {where}"
+        ).bindparams(**params)
     else:
         score = f"-bm25(service_fts, {SQLITE_WEIGHTS})" if criteria.terms else "NULL"
         stmt = text(
-            f"SELECT s.service_id AS service_id, {score} AS score "
+            f"SELECT s.service_id AS service_id, {score} AS score, s.id AS tiebreak "
             "FROM service_fts JOIN service_search AS s ON s.id = service_fts.rowid WHERE service_fts MATCH :m "
             # LIMIT keeps SQLite from flattening this into an outer aggregate, where bm25() cannot run.
             "LIMIT -1"
@@ -473,15 +479,19 @@ def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> l
     return [(row.service_id, row.score) for row in rows]
 
 
-def count_hits(session: Session, criteria: Criteria) -> int:
-    """How many services match `criteria`, counted in the index alone."""
+def count_hits(session: Session, criteria: Criteria, up_to: int | None = None) -> int:
+    """How many services match `criteria`, counted in the index alone; with `up_to`, the
+    count stops there (the index stops reading matches)."""
     if criteria.impossible:
         return 0
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
-        return session.scalar(text(f"SELECT count(*) FROM service_search{source} WHERE {where}"), params) or 0
-    sql = "SELECT count(*) FROM service_fts WHERE service_fts MATCH :m"
-    return session.scalar(text(sql), {"m": _sqlite_match(criteria)}) or 0
+        sql = f"SELECT 1 FROM service_search{source} WHERE {where}"
+    else:
+        sql, params = "SELECT 1 FROM service_fts WHERE service_fts MATCH :m", {"m": _sqlite_match(criteria)}
+    if up_to is not None:
+        sql, params = sql + " LIMIT :up_to", {**params, "up_to": up_to}
+    return session.scalar(text(f"SELECT count(*) FROM ({sql}) AS matches"), params) or 0
 
 
 def _has_hits(session: Session, word: str) -> bool:

@@ -300,6 +300,13 @@ class PageSchema(Schema):
     first_page = fields.Boolean(required=True)
     last_page = fields.Boolean(required=True)
     empty = fields.Boolean(required=True)
+    total_items_exact = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "False when a service list stopped counting at a bound (10,000 matches by default, or just "
+            "past the page asked for): `total_items` is then a lower bound and another page follows."
+        },
+    )
 
 
 class FacetValueSchema(Schema):
