@@ -551,7 +551,8 @@ def write_results_section(run: dict) -> None:
         f"- database: {run['database_description']}; load rate {load_text}",
         f"- server: {m['gunicorn']}, {run['workers']} sync workers; client: {m['wrk']}, "
         f"{run['threads']} threads, {run['connections']} connections, {run['duration']:g} s per class "
-        f"(after {run['warmup']:g} s warm-up), on the same machine; rate limiting off (RATELIMIT_ENABLED=false)",
+        f"(after {run['warmup']:g} s warm-up), on the same machine; rate limiting off (RATELIMIT_ENABLED=false); "
+        f"totals exact up to {os.environ.get('EXACT_COUNT_LIMIT', '10000')} matches (EXACT_COUNT_LIMIT)",
         f"- 1-minute load average before / after: {run['loadavg']['before']:.2f} / {run['loadavg']['after']:.2f}",
         f"- worker memory (VmRSS after the run, MiB): {memory_text(run['worker_memory_mib'])}",
         "",
