@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -198,11 +199,35 @@ def request_digest(version: directory_version.Version) -> str:
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
-def not_modified(state: Cacheable) -> bool:
-    if request.if_none_match:
-        return request.if_none_match.contains_weak(state.etag)
+def etag_matches(state: Cacheable) -> bool:
+    """Whether `If-None-Match` holds this URL's current ETag: answered before the view, since
+    only a URL that answered 200 has one. `*` goes to the view (it matches only a resource
+    that exists, which the view knows)."""
+    match = request.if_none_match
+    return bool(match) and not match.star_tag and match.contains_weak(state.etag)
+
+
+def unmodified_since(state: Cacheable) -> bool:
+    """Whether `If-Modified-Since` (with no `If-None-Match`, which wins) is at or after the last
+    write. Answered after the view, as one date serves every URL: a 404 or 422 stays one.
+    HTTP dates are whole seconds, so the change time is compared in whole seconds;
+    `last_modified` keeps that exact (see there)."""
     since = request.if_modified_since
-    return since is not None and state.version.changed_at < since
+    return not request.if_none_match and since is not None and state.version.changed_at.replace(microsecond=0) <= since
+
+
+def last_modified(version: directory_version.Version) -> str | None:
+    """`Last-Modified` for a version, sent only once its second is over: a write later in the
+    same second would otherwise share the date, and a client holding it would get a 304."""
+    if version.changed_at > datetime.now(timezone.utc) - timedelta(seconds=1):
+        return None
+    return http_date(version.changed_at)
+
+
+def not_modified_response() -> Response:
+    response = current_app.response_class(status=304)
+    response.headers.pop("Content-Type", None)
+    return response
 
 
 def answer_from_caches() -> Response | None:
@@ -211,10 +236,8 @@ def answer_from_caches() -> Response | None:
         return None
     version = current_app.extensions["occh_version_reader"].read()
     state = g.occh_cacheable = Cacheable(request_digest(version), version)
-    if not_modified(state):
-        response = current_app.response_class(status=304)
-        response.headers.pop("Content-Type", None)
-        return response
+    if etag_matches(state):
+        return not_modified_response()
     cache = current_app.extensions["occh_result_cache"]
     answer = cache.get(state.digest) if cache is not None else None
     if answer is None:
@@ -230,14 +253,23 @@ def answer_from_caches() -> Response | None:
 def add_cache_headers(response: Response) -> Response:
     """After the view: the validators and Cache-Control of a public read; keep a fresh 200."""
     state: Cacheable | None = g.get("occh_cacheable")
-    if state is None or response.status_code not in (200, 304):
+    if state is None:
         return response
+    if response.status_code not in (200, 304):
+        # An error (a 404 for an id an import may add) must not outlive the next write in a cache.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    if response.status_code == 200 and not state.hit and request.method == "GET":
+        keep(state, response)
+    if response.status_code == 200 and unmodified_since(state):
+        response.close()  # a stream not sent lets go of its cursor
+        response = not_modified_response()
     max_age = current_app.config["CACHE_MAX_AGE"]
     response.set_etag(state.etag)
     response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "public, no-cache"
-    response.headers["Last-Modified"] = http_date(state.version.changed_at)
-    if response.status_code == 200 and not state.hit and request.method == "GET":
-        keep(state, response)
+    modified = last_modified(state.version)
+    if modified is not None:
+        response.headers["Last-Modified"] = modified
     return response
 
 
@@ -254,10 +286,14 @@ def keep(state: Cacheable, response: Response) -> None:
 
 def init_caching(app: Flask) -> None:
     """Call after init_limits_and_headers: refusals and rate limits come before any 304."""
-    app.extensions["occh_release"] = release_fingerprint(app.config["API_VERSION"] + "\n" + app.config["HSDS_PROFILE_URL"])
+    # Settings that change bodies are part of the release: instances sharing a Redis result
+    # cache but set differently do not serve each other's answers.
+    settings = (app.config["API_VERSION"], app.config["HSDS_PROFILE_URL"], str(app.config["EXACT_COUNT_LIMIT"]))
+    app.extensions["occh_release"] = release_fingerprint("\n".join(settings))
     app.extensions["occh_result_cache"] = result_cache_for(app.config)
+    connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {})
     with app.app_context():  # connects on the first read of each thread, not here
-        app.extensions["occh_version_reader"] = directory_version.VersionReader(db.engine)
+        app.extensions["occh_version_reader"] = directory_version.VersionReader(db.engine, connect_args)
     app.before_request(answer_from_caches)
     app.after_request(add_cache_headers)
 

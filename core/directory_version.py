@@ -6,13 +6,14 @@ the one-row `directory_version` table and is changed in the same transaction as 
 
 - every Session (Flask's, the CLI's, bench/generate.py's) is watched; a commit whose
   transaction added, changed or deleted a directory record through the ORM (`core.curation`)
-  or ran an INSERT, UPDATE or DELETE statement on a directory table through `Session.execute`
-  (`core.bulk`, the search index) sets a new random token before it commits;
+  or ran an INSERT, UPDATE or DELETE construct (`insert()`, `update()`, `delete()`) on a
+  directory table through `Session.execute` (`core.bulk`, the search index) sets a new random
+  token as it commits, after its last flush (the version row is locked last);
 - a directory table is any mapped table outside `models/referrals.py` (referrals, API
   clients, audit, webhooks): writing those never changes a public read.
 
-Writes that bypass the Session (raw SQL on a connection, psql) must call `bump(session)`
-themselves in their transaction. Importing `core` installs the listeners.
+Writes in raw SQL (`text()`, on a connection or through a session, or psql) are not noticed
+and must call `bump(session)` themselves in their transaction. Importing `core` installs the listeners.
 """
 from __future__ import annotations
 
@@ -59,10 +60,11 @@ class VersionReader:
 
     SQL = f"SELECT tag, changed_at FROM {DirectoryVersion.__tablename__} WHERE id = {ROW_ID}"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, connect_args: dict | None = None) -> None:
         self.engine = engine
-        # Connections of their own, outside the pool of the views.
-        self.direct = create_engine(engine.url, poolclass=NullPool)
+        # Connections of their own, outside the pool of the views, opened with the same
+        # arguments (a connect timeout) as the views' connections.
+        self.direct = create_engine(engine.url, poolclass=NullPool, connect_args=connect_args or {})
         self.local = threading.local()
 
     def _connection(self):
@@ -157,10 +159,11 @@ def _notice_statement(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _bump_before_commit(session: Session) -> None:
-    # Runs before the commit's own flush: pending changes count as written.
-    if session.info.get(WRITTEN) or _pending_directory_change(session):
+    # Flush first, then bump: the version row is locked last, after the rows written, in every
+    # transaction, so two writers cannot wait on each other's locks.
+    session.flush()
+    if session.info.pop(WRITTEN, False):
         bump(session)
-        session.info.pop(WRITTEN, None)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from werkzeug.http import http_date, parse_date
 
 from api import create_app
+from api import caching
 from api import config as api_config
 from api.extensions import db
 from core import bulk, clients, curation, directory_version
+from models import DirectoryVersion
 from schemas.inputs import ServiceIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,8 +64,17 @@ def save_service(app, **changes) -> None:
         db.session.commit()
 
 
+def settle(app) -> None:
+    """Date the last write a minute back (Last-Modified is sent once the write's second is over)."""
+    with app.app_context():
+        table = DirectoryVersion.__table__
+        db.session.execute(update(table).values(changed_at=directory_version.utcnow() - timedelta(minutes=1)))
+        db.session.commit()
+
+
 @pytest.mark.parametrize("path", PUBLIC_READS)
-def test_a_public_read_has_a_strong_etag_and_revalidates_with_304(client, path):
+def test_a_public_read_has_a_strong_etag_and_revalidates_with_304(app, client, path):
+    settle(app)
     first = client.get(path)
     assert first.status_code == 200
     etag = first.headers["ETag"]
@@ -192,22 +203,44 @@ def test_public_answers_are_the_same_for_every_origin(app, client):
     assert "Origin" not in plain.headers.get("Vary", "")
 
 
-def test_if_modified_since_is_answered_from_the_last_write(client):
+def test_if_modified_since_is_answered_from_the_last_write(app, client):
+    settle(app)
     first = client.get("/programs")
     last_modified = parse_date(first.headers["Last-Modified"])
     later = http_date(last_modified + timedelta(seconds=1))
     earlier = http_date(last_modified - timedelta(seconds=1))
+    # A browser sends back the date it was given: that is a 304, though the write's time had
+    # a fraction of a second the date has not.
+    assert client.get("/programs", headers={"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
     assert client.get("/programs", headers={"If-Modified-Since": later}).status_code == 304
     assert client.get("/programs", headers={"If-Modified-Since": earlier}).status_code == 200
     # If-None-Match wins over If-Modified-Since.
     assert client.get("/programs", headers={"If-Modified-Since": later, "If-None-Match": '"0"'}).status_code == 200
 
 
+def test_a_write_within_the_second_of_the_last_date_sent_is_not_hidden():
+    """No Last-Modified while the last write's second is still running: a second write in that
+    second would share the date, and a client revalidating with it would keep the old body."""
+    now = datetime.now(timezone.utc)
+    assert caching.last_modified(directory_version.Version("v", now)) is None
+    assert caching.last_modified(directory_version.Version("v", now - timedelta(seconds=2))) == http_date(
+        now - timedelta(seconds=2)
+    )
+
+
 def test_errors_are_not_cached(app, client):
     missing = f"/services/{uuid.uuid4()}"
     assert client.get(missing).status_code == 404
-    assert "ETag" not in client.get(missing).headers
+    answer = client.get(missing)
+    assert "ETag" not in answer.headers and answer.headers["Cache-Control"] == "no-store"
     assert client.get("/services?colour=blue").status_code == 422
+    # `If-None-Match: *` matches only what exists: a missing service is still a 404.
+    assert client.get(missing, headers={"If-None-Match": "*"}).status_code == 404
+    settle(app)
+    date = client.get("/services").headers["Last-Modified"]
+    # A date is the same for every URL: a bad request with one is still answered as bad.
+    assert client.get("/services?colour=blue", headers={"If-Modified-Since": date}).status_code == 422
+    assert client.get(missing, headers={"If-Modified-Since": date}).status_code == 404
 
 
 def another_instance(app, **settings):
