@@ -21,6 +21,8 @@ def test_gunicorn_writes_one_json_line_per_request_with_its_id(database, tmp_pat
             "missing": call("GET", server.url + "/programs/no-such-program"),
         }
     assert sent["given"].headers["x-request-id"] == "partner-req-7"
+    # No server software or version banner from the production server either.
+    assert all(reply.headers["server"] == "occh" for reply in sent.values())
     ids = {name: reply.headers["x-request-id"] for name, reply in sent.items()}
     assert len(set(ids.values())) == 4 and ids["refused"] != "not a token!"
 
