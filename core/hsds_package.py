@@ -339,6 +339,9 @@ def _key(value: uuid.UUID) -> int:
     return value.int >> 64
 
 
+INT_LOW, INT_HIGH = -(2**31), 2**31 - 1
+
+
 def parse_value(spec: Field, raw: Any) -> tuple[Any, str | None]:
     """(value, None) or (None, what is wrong). CSV gives strings; JSON gives typed values."""
     if raw is None or raw == "":
@@ -353,6 +356,8 @@ def parse_value(spec: Field, raw: Any) -> tuple[Any, str | None]:
             if isinstance(raw, (dict, list, bool)):
                 return None, "not text"
             value = raw if isinstance(raw, str) else str(raw)
+            if "\x00" in value:
+                return None, "holds a NUL character"
         elif kind in ("number", "integer"):
             if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
                 return None, f"not {'an integer' if kind == 'integer' else 'a number'}"
@@ -363,6 +368,8 @@ def parse_value(spec: Field, raw: Any) -> tuple[Any, str | None]:
                 if not number.is_integer():
                     return None, "not an integer"
                 value = int(number)
+                if not INT_LOW <= value <= INT_HIGH:  # the database's integer columns are 32-bit
+                    return None, "outside the integer range"
             else:
                 value = number
         elif kind == "boolean":
@@ -380,7 +387,7 @@ def parse_value(spec: Field, raw: Any) -> tuple[Any, str | None]:
                 value = value.replace(tzinfo=timezone.utc)
         else:
             raise AssertionError(kind)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, {
             "uuid": "not a UUID", "number": "not a number", "integer": "not an integer",
             "datetime": "not an ISO 8601 date-time",
@@ -848,6 +855,9 @@ class Importer:
                 new.append(values)
             else:
                 old = before._mapping
+                # A column the file does not carry keeps what is stored: an HSDS file need not
+                # have this directory's own columns (a program's slug, accepts_referrals, ...).
+                values = {key: value if key == "id" or key in row.raw else old[key] for key, value in values.items()}
                 differs = any(values[key] != old[key] for key in values if key not in ("id", "last_modified"))
                 if stamped:
                     values["last_modified"] = given_stamp or (self.now if differs else old["last_modified"])
@@ -997,13 +1007,20 @@ def import_package(session: Session, folder: Path, strict: bool = True) -> Impor
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(physical line number where the row starts, the header line being 1; the row)."""
     csv.field_size_limit(CSV_FIELD_LIMIT)
+    line = 1
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        reader.fieldnames  # reads the header
-        line = reader.line_num + 1
-        for raw in reader:
-            yield line, {key: value for key, value in raw.items() if key is not None}
+        try:
+            reader = csv.DictReader(handle)
+            reader.fieldnames  # reads the header
             line = reader.line_num + 1
+            for raw in reader:
+                yield line, {key: value for key, value in raw.items() if key is not None}
+                line = reader.line_num + 1
+        except UnicodeDecodeError:
+            # The text is decoded in blocks ahead of the CSV reader: no line can be named.
+            raise InvalidData(f"{path.name}: not UTF-8 text.") from None
+        except csv.Error as exc:  # the message names the problem (a NUL, a field too large), not the data
+            raise InvalidData(f"{path.name} line {line}: not CSV ({exc}).") from None
 
 
 # Nested lists and objects of a full service record: (key, table, the parent id their rows take).
@@ -1105,7 +1122,14 @@ def import_records(session: Session, path: Path, strict: bool = True) -> ImportR
     importer = Importer(session, strict)
     source = path.name
     batch: list[tuple[int, Any]] = []
-    for line, record in _records(path):
+    records = _records(path)
+    while True:
+        try:
+            line, record = next(records)
+        except StopIteration:
+            break
+        except UnicodeDecodeError:
+            raise InvalidData(f"{source}: not UTF-8 text.") from None
         batch.append((line, record))
         if len(batch) == BATCH_SIZE:
             _add_records(importer, source, batch)

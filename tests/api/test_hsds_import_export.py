@@ -257,3 +257,53 @@ def test_organizations_may_name_a_parent_further_on_in_a_long_file(client, runne
     assert client.get(f"/organizations/{ids[0]}").get_json()["parent_organization_id"] == ids[1199]
     assert client.get(f"/organizations/{ids[1]}").get_json()["parent_organization_id"] == ids[0]
     assert client.get(f"/organizations/{ids[3]}").status_code == 404
+
+
+def test_an_update_keeps_what_the_file_does_not_carry(client, runner, tmp_path):
+    """A plain HSDS services.csv (no accepts_referrals, no program) that renames a seeded
+    service changes its name and nothing the file has no column for."""
+    before = client.get("/services?per_page=1").get_json()["contents"][0]
+    before = client.get(f"/services/{before['id']}").get_json()
+    package = _package(
+        tmp_path / "package",
+        {"service": [{"id": before["id"], "organization_id": before["organization_id"],
+                      "name": before["name"] + " (renamed)", "status": "active"}]},
+    )
+    result = runner.invoke(args=["hsds", "import", str(package)])
+    assert result.exit_code == 0, result.output
+    after = client.get(f"/services/{before['id']}").get_json()
+    assert after["name"] == before["name"] + " (renamed)"
+    unchanged = {k: v for k, v in before.items() if k not in ("name", "last_modified")}
+    assert {k: after.get(k) for k in unchanged} == unchanged
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_a_clear_message(client, runner, tmp_path):
+    org = str(uuid.uuid4())
+    package = _package(tmp_path / "package", {"organization": [{"id": org, "name": "Org", "description": "x"}]})
+    path = next(package.glob("organizations.csv"))
+    path.write_bytes(path.read_bytes().replace(b"Org", "Café".encode("cp1252")))
+    result = runner.invoke(args=["hsds", "import", str(package)])
+    assert result.exit_code == 1
+    assert "organizations.csv: not UTF-8 text." in result.output
+    assert "Traceback" not in result.output
+    assert client.get(f"/organizations/{org}").status_code == 404
+
+
+def test_values_the_database_cannot_hold_are_faults_not_crashes(client, runner, tmp_path):
+    org, service = str(uuid.uuid4()), str(uuid.uuid4())
+    package = _package(
+        tmp_path / "package",
+        {
+            "organization": [{"id": org, "name": "Org", "description": "A\x00B"}],
+            "service": [{"id": service, "organization_id": org, "name": "S", "status": "active"}],
+            "phone": [{"id": str(uuid.uuid4()), "service_id": service, "number": "860-555-0100",
+                       "extension": "99999999999999999999"}],
+        },
+    )
+    result = runner.invoke(args=["hsds", "import", str(package)])
+    assert result.exit_code == 1, result.output
+    assert fault_lines(result.output) == {
+        "organizations.csv line 2 field description: holds a NUL character",
+        "phones.csv line 2 field extension: outside the integer range",
+    }
+    assert client.get(f"/organizations/{org}").status_code == 404
