@@ -66,9 +66,12 @@ def test_the_seeded_directory_round_trips_exactly(app, empty_app, tmp_path):
     assert "service: 18 new" in imported.output
     assert directory_json(empty_app.test_client()) == before
 
+    etag = empty_app.test_client().get("/services").headers["ETag"]
     again = empty_app.test_cli_runner().invoke(args=["hsds", "import", str(tmp_path / "package")])
     assert again.exit_code == 0 and "service: 0 new, 0 updated, 18 unchanged" in again.output
     assert directory_json(empty_app.test_client()) == before
+    # An import that changes nothing leaves the data version, and so every cache, as it was.
+    assert empty_app.test_client().get("/services").headers["ETag"] == etag
 
 
 EXAMPLE_FAULTS = {
