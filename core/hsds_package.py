@@ -911,6 +911,9 @@ class Importer:
         elif name == "attribute":
             if values.get("link_entity") == "service":
                 touched[IdStore.REINDEX].append(values["link_id"])
+        elif name == "address" and values.get("location_id"):
+            # A location without coordinates is placed by its address's ZIP code.
+            touched[IdStore.CHANGED["location"]].append(values["location_id"])
         elif not is_new and name in ("organization", "program", "location", "taxonomy_term"):
             touched[IdStore.CHANGED[name]].append(values["id"])
 

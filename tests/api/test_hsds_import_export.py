@@ -310,3 +310,30 @@ def test_values_the_database_cannot_hold_are_faults_not_crashes(client, runner, 
         "phones.csv line 2 field extension: outside the integer range",
     }
     assert client.get(f"/organizations/{org}").status_code == 404
+
+
+def test_an_address_imported_later_places_its_location_services_on_the_map(client, runner, tmp_path):
+    """A location without coordinates is placed by its address's ZIP code: an address that
+    arrives in a later import puts the location's services within reach of near-me search."""
+    org, location, service = (str(uuid.uuid4()) for _ in range(3))
+    first = _package(
+        tmp_path / "first",
+        {
+            "organization": [{"id": org, "name": "Org", "description": "x"}],
+            "location": [{"id": location, "organization_id": org, "name": "Clinic", "location_type": "physical"}],
+            "service": [{"id": service, "organization_id": org, "name": "Zebra finch club", "status": "active"}],
+            "service_at_location": [{"id": str(uuid.uuid4()), "service_id": service, "location_id": location}],
+        },
+    )
+    assert runner.invoke(args=["hsds", "import", str(first)]).exit_code == 0
+    near = "/services?search=zebra&postcode=06106&proximity=2000"
+    assert client.get(near).get_json()["total_items"] == 0
+
+    second = _package(
+        tmp_path / "second",
+        {"address": [{"id": str(uuid.uuid4()), "location_id": location, "address_1": "1 Main St", "city": "Hartford",
+                      "state_province": "CT", "postal_code": "06106", "country": "US", "address_type": "physical"}]},
+    )
+    result = runner.invoke(args=["hsds", "import", str(second)])
+    assert result.exit_code == 0, result.output
+    assert [s["id"] for s in client.get(near).get_json()["contents"]] == [service]
