@@ -1104,8 +1104,10 @@ def flatten(record: dict, source: str, line: int, table: str = "service", prefix
             if not isinstance(item, dict):
                 me.faults.append(Fault(source, line, where.rstrip("."), "not a record"))
                 continue
+            if parent_key is not None and record_id is None:
+                continue  # a record without an id is refused (id: required), and what it holds with it
             item = dict(item)
-            if parent_key is not None and record_id is not None:
+            if parent_key is not None:
                 item.setdefault(parent_key, record_id)
                 if child == "attribute":
                     item.setdefault("link_entity", table)

@@ -337,3 +337,16 @@ def test_an_address_imported_later_places_its_location_services_on_the_map(clien
     result = runner.invoke(args=["hsds", "import", str(second)])
     assert result.exit_code == 0, result.output
     assert [s["id"] for s in client.get(near).get_json()["contents"]] == [service]
+
+
+def test_what_a_record_without_an_id_holds_is_refused_with_it(client, runner, tmp_path):
+    phone = str(uuid.uuid4())
+    record = {"name": "No id", "status": "active", "phones": [{"id": phone, "number": "860-555-0100"}]}
+    path = tmp_path / "records.ndjson"
+    path.write_text(json.dumps(record) + "\n")
+    result = runner.invoke(args=["hsds", "import", "--skip-invalid", str(path)])
+    assert "records.ndjson line 1 field id: required" in fault_lines(result.output)
+    assert "phone: 0 new" in result.output or "phone:" not in result.output
+    export = runner.invoke(args=["hsds", "export", str(tmp_path / "out")])
+    assert export.exit_code == 0
+    assert phone not in (tmp_path / "out" / "phones.csv").read_text()
