@@ -1127,14 +1127,7 @@ def import_records(session: Session, path: Path, strict: bool = True) -> ImportR
     importer = Importer(session, strict)
     source = path.name
     batch: list[tuple[int, Any]] = []
-    records = _records(path)
-    while True:
-        try:
-            line, record = next(records)
-        except StopIteration:
-            break
-        except UnicodeDecodeError:
-            raise InvalidData(f"{source}: not UTF-8 text.") from None
+    for line, record in _records(path):
         batch.append((line, record))
         if len(batch) == BATCH_SIZE:
             _add_records(importer, source, batch)
@@ -1159,6 +1152,13 @@ def _add_records(importer: Importer, source: str, records: list[tuple[int, Any]]
 
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
     """(line where the record starts, record), reading the file a piece at a time."""
+    try:
+        yield from _decoded_records(path)
+    except UnicodeDecodeError:
+        raise InvalidData(f"{path.name}: not UTF-8 text.") from None
+
+
+def _decoded_records(path: Path) -> Iterator[tuple[int, Any]]:
     with path.open(encoding="utf-8-sig") as handle:
         first = ""
         while not first.strip():

@@ -418,13 +418,14 @@ def hits(session: Session, criteria: Criteria):
     `score` (higher is better) is the engine's relevance when there are search words, else NULL;
     `tiebreak` orders equal scores as `top_hits` does (the index row on SQLite, the service id
     on PostgreSQL), so a list streamed whole comes in the order of its pages."""
-    columns = {"service_id": Uuid(), "score": Float(), "tiebreak": Integer() if dialect(session) == "sqlite" else Uuid()}
+    engine = dialect(session)
+    columns = {"service_id": Uuid(), "score": Float(), "tiebreak": Uuid() if engine == "postgresql" else Integer()}
     if criteria.impossible:
         # A typed NULL: PostgreSQL would read an untyped one as text, which a Float column rejects.
         return select(
             ServiceSearch.service_id, cast(null(), Float()).label("score"), ServiceSearch.service_id.label("tiebreak")
         ).where(false()).subquery("hits")
-    if dialect(session) == "postgresql":
+    if engine == "postgresql":
         source, where, params = _postgresql_where(criteria)
         score = _postgresql_score(session) if criteria.terms else "NULL::float8"
         stmt = text(
