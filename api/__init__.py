@@ -7,6 +7,7 @@ from sqlalchemy import event
 from api.caching import CachingDocPlugin, init_caching
 from api.config import Config
 from api.errors import register_error_handlers
+from api.guards import init_body_guard, init_request_guards
 from api.logs import configure_logging, register_request_logging
 from api.extensions import api, cors, db, migrate
 from api.limits import LimitsDocPlugin, init_limits_and_headers
@@ -89,6 +90,8 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     register_commands(app)
     register_error_handlers(app)
     register_request_logging(app)
+    init_request_guards(app)  # Host, and text of the URL: before limits and caches
     init_limits_and_headers(app)
+    init_body_guard(app)  # the strict JSON reader
     init_caching(app)
     return app

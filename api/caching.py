@@ -13,8 +13,11 @@ Every public GET (the directory, search, FHIR directory reads, `/`, the OpenAPI 
   `If-None-Match` is sent).
 
 A 200 is also kept in the result cache under the same digest: in this process (an LRU of
-`RESULT_CACHE_SIZE` answers and `RESULT_CACHE_MEMORY_BYTES` of bodies) or, when `REDIS_URL` is
-set, in Redis (shared by every instance, for `RESULT_CACHE_TTL` seconds). A later request for
+`RESULT_CACHE_SIZE` answers and `RESULT_CACHE_MEMORY_BYTES` of bodies) or, when `CACHE_REDIS_URL`
+is set, in that Redis (shared by every instance, each answer with a TTL of `RESULT_CACHE_TTL`
+seconds). Never in the rate limits' Redis (`REDIS_URL`): a flood of distinct URLs fills the cache,
+and a cache Redis at its `maxmemory` evicts (or refuses) keys; that must never be a rate-limit
+counter. Give the cache Redis a `maxmemory` and `maxmemory-policy allkeys-lru` (see README). A later request for
 the same URL at the same data version is answered from it. A write changes the version, so every cached answer misses from then on.
 
 Referral data (referrals, webhooks, FHIR ServiceRequest/Task, any request with an API key
@@ -159,8 +162,8 @@ class RedisResultCache:
 def result_cache_for(config) -> MemoryResultCache | RedisResultCache | None:
     if config["RESULT_CACHE_SIZE"] <= 0:
         return None
-    if config["REDIS_URL"]:
-        return RedisResultCache(config["REDIS_URL"], config["CACHE_KEY_PREFIX"], config["RESULT_CACHE_TTL"])
+    if config["CACHE_REDIS_URL"]:
+        return RedisResultCache(config["CACHE_REDIS_URL"], config["CACHE_KEY_PREFIX"], config["RESULT_CACHE_TTL"])
     return MemoryResultCache(config["RESULT_CACHE_SIZE"], config["RESULT_CACHE_MEMORY_BYTES"])
 
 

@@ -51,6 +51,11 @@ class Config:
         self.MAX_BODY_BYTES = _int("MAX_BODY_BYTES", 64 * 1024)
         self.MAX_QUERY_BYTES = _int("MAX_QUERY_BYTES", 2048)
         self.PROXY_HOPS = _int("PROXY_HOPS", 0)
+        # Host headers answered (any port); any other is a 400 (see api/guards.py). Not Flask's
+        # own TRUSTED_HOSTS key, which cannot match IPv6 literals such as [::1].
+        self.TRUSTED_HOST_NAMES = _list("TRUSTED_HOSTS", "localhost,127.0.0.1,[::1]")
+        # The result cache's own Redis (see api/caching.py): never the rate limits' REDIS_URL.
+        self.CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", "")
         # Rate limits: Redis when REDIS_URL is set (shared by every instance), memory otherwise.
         self.REDIS_URL = os.environ.get("REDIS_URL", "")
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
@@ -103,3 +108,4 @@ class TestConfig(Config):
         # Tests of rate limits turn them on, with small limits of their own.
         self.RATELIMIT_ENABLED = False
         self.REDIS_URL = ""
+        self.CACHE_REDIS_URL = ""

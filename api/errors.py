@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from flask import Flask, jsonify
+from flask import Flask, g, has_request_context, jsonify
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -39,13 +39,13 @@ ERROR_NAMES = {
 STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422, Forbidden: 403, PreconditionFailed: 412}
 
 
-def error_body(status: int, message: str, errors: dict | None = None) -> dict:
+def error_body(status: int, message: str, errors: dict | None = None, name: str | None = None) -> dict:
     from http import HTTPStatus
 
     body = {
         "code": status,
         "status": HTTPStatus(status).phrase,
-        "error": ERROR_NAMES.get(status, "error"),
+        "error": name or ERROR_NAMES.get(status, "error"),
         "message": message,
     }
     if errors:
@@ -53,8 +53,8 @@ def error_body(status: int, message: str, errors: dict | None = None) -> dict:
     return body
 
 
-def _json_error(status: int, message: str, errors: dict | None = None, headers=None):
-    response = jsonify(error_body(status, message, errors))
+def _json_error(status: int, message: str, errors: dict | None = None, headers=None, name: str | None = None):
+    response = jsonify(error_body(status, message, errors, name))
     response.status_code = status
     if headers:
         for key, value in headers:
@@ -86,7 +86,7 @@ def register_error_handlers(app: Flask) -> None:
             message = "The request has invalid fields; see errors."
         headers = list(exc.get_response().headers.items()) if status in (405, 429) else []
         headers += list((data.get("headers") or {}).items())
-        return _json_error(status, message, errors, headers)
+        return _json_error(status, message, errors, headers, getattr(exc, "error_name", None))
 
     @app.errorhandler(DomainError)
     def handle_domain(exc: DomainError):
@@ -108,5 +108,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         # The stack only: an exception's message may carry request values.
-        log.error("unhandled %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        # With the request id the client got, so that a report of the failure can be found.
+        request_id = g.get("request_id") if has_request_context() else None
+        log.error(
+            "unhandled",
+            extra={
+                "fields": {
+                    "message": f"unhandled {type(exc).__name__}",
+                    "request_id": request_id,
+                    "error_type": type(exc).__name__,
+                    "stack": "".join(traceback.format_tb(exc.__traceback__)),
+                }
+            },
+        )
         return _json_error(500, "An unexpected error occurred.")

@@ -312,11 +312,11 @@ class Tasks(MethodView):
             since = max((fhir.changed_after(b) for b in parse_dates("_lastUpdated", args["_lastUpdated"])), default=None)
         except ValueError as exc:
             bad_parameter("_lastUpdated", str(exc))
-        service_ids = fhir.services_owned_by(session(), owners) if owners else []
-        if owners and not service_ids:
-            page = Page(contents=[], total_items=0, page_number=args["_page"], per_page=args["_count"])
-        else:
-            page = referrals.list_referrals(session(), g.client, statuses, service_ids, since, args["_page"], args["_count"])
+        # The owner is the referral's own program (fixed when it was made), not its service's
+        # current one: a service moved to another program keeps its referrals where they are.
+        page = referrals.list_referrals(
+            session(), g.client, statuses, [], since, args["_page"], args["_count"], owners=owners
+        )
         parts = fhir.referral_parts_many(session(), page.contents)
         resources = [fhir.task(referral, parts[referral.id]) for referral in page.contents]
         session().commit()  # the audit entries of this read

@@ -31,7 +31,7 @@ from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import directory
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, InvalidData, NotFound
 from core.paging import Page, paginate
 from models import (
     ApiClient,
@@ -43,6 +43,7 @@ from models import (
     TaxonomyTerm,
 )
 from models.vocab import GUARDIAN_RELATIONSHIPS, REFERRAL_STATUSES
+from schemas.text import RANGE_MESSAGE, datetime_problem, first_text_problem
 
 FHIR_VERSION = "4.0.1"
 MEDIA_TYPE = "application/fhir+json"
@@ -361,7 +362,19 @@ DATE_VALUE = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb)?(\d{4}(?:-\d{2}(?:-\d{2})?)
 
 
 def parse_date(value: str) -> DateBound:
-    """`gt2026-01-01T00:00:00Z`, `ge2026-01`, `2026-01-01`... Times without an offset are UTC."""
+    """`gt2026-01-01T00:00:00Z`, `ge2026-01`, `2026-01-01`... Times without an offset are UTC.
+    ValueError for a value that is not one, or falls outside the years the API stores
+    (schemas.text.datetime_problem, after conversion to UTC)."""
+    try:
+        bound = _parse_date(value)
+    except OverflowError:
+        raise ValueError(RANGE_MESSAGE) from None
+    if datetime_problem(bound.low):
+        raise ValueError(RANGE_MESSAGE)
+    return DateBound(bound.prefix, bound.low.astimezone(timezone.utc), bound.high.astimezone(timezone.utc))
+
+
+def _parse_date(value: str) -> DateBound:
     match = DATE_VALUE.match(value.strip())
     if not match:
         raise ValueError("Not a FHIR date search value.")
@@ -900,6 +913,10 @@ def referral_from_bundle(bundle) -> BundleReferral:
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidResource("Send a FHIR Bundle resource.", {"Bundle": ["Not a Bundle."]})
+    bad_text = first_text_problem(bundle)
+    if bad_text is not None:
+        where, problem = bad_text
+        raise InvalidData("The Bundle holds text that is not allowed; see the issues.", {"Bundle": [f"{where}: {problem}"]})
     if bundle.get("type") != "transaction":
         raise InvalidResource("The Bundle must be a transaction.", {"Bundle.type": ["Use transaction."]})
     entries = bundle.get("entry")

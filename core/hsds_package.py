@@ -48,6 +48,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     delete,
+    func,
     insert,
     literal,
     select,
@@ -62,6 +63,8 @@ from sqlalchemy.sql import Select
 from core import search
 from core.directory import term_and_descendants
 from core.errors import InvalidData
+from core.referrals import OPEN as OPEN_REFERRAL_STATUSES
+from schemas.text import datetime_problem, text_problem
 from models import (
     Address,
     Attribute,
@@ -71,6 +74,7 @@ from models import (
     Organization,
     Phone,
     Program,
+    Referral,
     ReferralContactPoint,
     Schedule,
     Service,
@@ -288,6 +292,9 @@ class ImportReport:
     updated: Counter = field(default_factory=Counter)
     unchanged: Counter = field(default_factory=Counter)
     reindexed: int = 0
+    # Services with open referrals whose program, status or accepts_referrals the import changed:
+    # (service id, name, the fields changed, how many open referrals)
+    with_open_referrals: list[tuple[uuid.UUID, str, tuple[str, ...], int]] = field(default_factory=list)
 
     @property
     def rejected_rows(self) -> int:
@@ -318,6 +325,11 @@ class ImportReport:
                 f"{name}: {self.inserted[name]} new, {self.updated[name]} updated, {self.unchanged[name]} unchanged"
                 for name in tables
             ]
+            for service_id, name, changed, count in self.with_open_referrals:
+                out.append(
+                    f"service {service_id} ({name}): {', '.join(changed)} changed; {count} open referrals "
+                    "stay with the program they were sent to"
+                )
             rejected = f"; {self.rejected_rows} rows rejected" if self.faults else ""
             out.append("Imported " + ("; ".join(parts) or "nothing") + rejected + ".")
         return out
@@ -356,8 +368,9 @@ def parse_value(spec: Field, raw: Any) -> tuple[Any, str | None]:
             if isinstance(raw, (dict, list, bool)):
                 return None, "not text"
             value = raw if isinstance(raw, str) else str(raw)
-            if "\x00" in value:
-                return None, "holds a NUL character"
+            problem = text_problem(value)
+            if problem:
+                return None, problem[0].lower() + problem[1:].rstrip(".")
         elif kind in ("number", "integer"):
             if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
                 return None, f"not {'an integer' if kind == 'integer' else 'a number'}"
@@ -385,6 +398,8 @@ def parse_value(spec: Field, raw: Any) -> tuple[Any, str | None]:
             value = datetime.fromisoformat(raw)
             if value.tzinfo is None:
                 value = value.replace(tzinfo=timezone.utc)
+            if datetime_problem(value):
+                return None, "outside the years 1900 to 9998"
         else:
             raise AssertionError(kind)
     except (ValueError, OverflowError):
@@ -536,6 +551,7 @@ class Importer:
         self.slugs: dict[str, int] = {}
         self.term_codes: dict[tuple[int | None, str], int] = {}
         self.now = utcnow()
+        self.referral_fields_changed: dict[uuid.UUID, tuple[str, tuple[str, ...]]] = {}
 
     @property
     def writing(self) -> bool:
@@ -864,6 +880,10 @@ class Importer:
                     differs = differs or values["last_modified"] != old["last_modified"]
                 if differs:
                     changed.append(values)
+                    if spec.name == "service":
+                        moved = tuple(k for k in ("program_id", "status", "accepts_referrals") if values[k] != old[k])
+                        if moved:
+                            self.referral_fields_changed[values["id"]] = (values["name"], moved)
                 else:
                     self.report.unchanged[spec.name] += 1
                     continue
@@ -941,7 +961,24 @@ class Importer:
             select(Attribute.link_id).where(Attribute.link_entity == "service", Attribute.taxonomy_term_id.in_(below)),
         )
         self.report.reindexed = sum(search.index_services(session, page) for page in ids.pages(reindex))
+        self._report_open_referrals()
         return self.report
+
+    def _report_open_referrals(self) -> None:
+        watched = self.referral_fields_changed
+        counts: dict[uuid.UUID, int] = {}
+        for chunk in _chunks(list(watched)):
+            counts.update(
+                self.session.execute(
+                    select(Referral.service_id, func.count())
+                    .where(Referral.service_id.in_(chunk), Referral.status.in_(OPEN_REFERRAL_STATUSES))
+                    .group_by(Referral.service_id)
+                ).all()
+            )
+        self.report.with_open_referrals = [
+            (service_id, watched[service_id][0], watched[service_id][1], counts[service_id])
+            for service_id in sorted(counts, key=str)
+        ]
 
 
 def _slugify(name: str) -> str:
@@ -983,6 +1020,8 @@ def import_package(session: Session, folder: Path, strict: bool = True) -> Impor
         raise InvalidData(f"{folder.name}: no {PACKAGE_FILE} in this folder.") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidData(f"{PACKAGE_FILE}: not a data package (a JSON object with named resources and paths).") from exc
+    for name, relative in resources.items():
+        _check_inside(folder, name, relative)
     importer = Importer(session, strict)
     for name, relative in resources.items():
         if name not in BY_NAME:
@@ -1005,6 +1044,21 @@ def import_package(session: Session, folder: Path, strict: bool = True) -> Impor
         if batch or waiting:
             importer.add(spec, waiting + batch)
     return importer.finish()
+
+
+def _check_inside(folder: Path, name: Any, relative: Any) -> None:
+    """A resource path is a relative path to a file inside the package folder: not absolute,
+    no `..` out of it (symbolic links included), nothing but text."""
+    label = f"{PACKAGE_FILE} resource {name}" if isinstance(name, str) and not text_problem(name) else PACKAGE_FILE
+    if not isinstance(relative, str) or not relative or text_problem(relative):
+        raise InvalidData(f"{label}: the path is not a file name.")
+    path = Path(relative)
+    if path.is_absolute() or relative.startswith(("/", "\\")) or ":" in path.parts[0]:
+        raise InvalidData(f"{label}: the path is absolute; give a path inside the package folder.")
+    root = folder.resolve()
+    target = (folder / path).resolve()
+    if target != root and root not in target.parents:
+        raise InvalidData(f"{label}: the path leaves the package folder.")
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:

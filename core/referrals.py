@@ -105,6 +105,12 @@ def _check_service(session: Session, data: dict) -> Service:
             "The service does not accept referrals; see its referral contact points.",
             {"service_id": ["The service does not accept referrals."]},
         )
+    if service.program_id is None:
+        # No program would ever see (or answer) a referral to it.
+        raise InvalidData(
+            "The service has no receiving program, so no one could answer a referral; see its referral contact points.",
+            {"service_id": ["The service has no program to receive referrals."]},
+        )
     age = _age_on(data["child"]["birth_date"], utcnow().date())
     if service.minimum_age is not None and age < service.minimum_age:
         raise InvalidData(
@@ -219,8 +225,19 @@ def list_referrals(
     updated_since: datetime | None,
     page: int,
     per_page: int,
+    owners: list[uuid.UUID] | None = None,
 ) -> Page:
+    """`owners`: only referrals received by these programs (a referral's own program_id, fixed
+    when it was made; for a referral without one, its service's organization)."""
     stmt = select(Referral).where(visible_to(client))
+    if owners:
+        stmt = stmt.where(
+            or_(
+                Referral.program_id.in_(owners),
+                Referral.program_id.is_(None)
+                & Referral.service_id.in_(select(Service.id).where(Service.organization_id.in_(owners))),
+            )
+        )
     if statuses:
         stmt = stmt.where(Referral.status.in_(statuses))
     if service_ids:

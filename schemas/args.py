@@ -5,10 +5,9 @@ everything. A parameter given several times is ORed (`?organization_id=a&organiz
 """
 from __future__ import annotations
 
-from datetime import timezone
-
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from schemas.text import SafeDateTime, check_text
 from models.vocab import CONTACT_AUDIENCES, CONTACT_CHANNELS, CONTACT_PURPOSES, SERVICE_STATUSES
 
 MAX_PAGE_SIZE = 100
@@ -29,7 +28,7 @@ class QueryText(fields.String):
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
+        text = check_text(super()._deserialize(value, attr, data, **kwargs))
         if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
             raise ValidationError("Control characters are not allowed.")
         return text
@@ -96,8 +95,7 @@ class ServiceFilterArgs(HSDSListArgs):
         load_default=lambda: ["active"],
         metadata={"description": "Service status; `active` unless given."},
     )
-    modified_after = fields.AwareDateTime(
-        default_timezone=timezone.utc,
+    modified_after = SafeDateTime(
         metadata={"description": "Only records modified on or after this time (ISO 8601; UTC when no offset is given)."},
     )
     full = fields.Boolean(load_default=False, metadata={"description": "Return fully nested records."})

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
+from schemas.text import SafeText
+
 FORMATS = ("json", "application/json", "application/fhir+json")
 
 
 def _tokens(description: str, name: str | None = None):
     return fields.List(
-        fields.String(validate=validate.Length(min=1, max=255)),
+        SafeText(validate=validate.Length(min=1, max=255)),
         load_default=list,
         data_key=name,
         metadata={"description": description},
@@ -36,7 +38,7 @@ class FhirSearchArgs(Schema):
         validate=validate.Range(min=1, max=100_000),
         metadata={"description": "Page number, from 1; follow the Bundle's `next` link rather than building it."},
     )
-    _format = fields.String(
+    _format = SafeText(
         data_key="_format", validate=validate.OneOf(FORMATS), metadata={"description": "JSON only."}
     )
     _lastUpdated = _tokens(
@@ -75,30 +77,30 @@ class FhirResourceSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    resourceType = fields.String(required=True)
-    id = fields.String()
+    resourceType = SafeText(required=True)
+    id = SafeText()
     meta = fields.Dict()
 
 
 class FhirIssueSchema(Schema):
-    severity = fields.String(metadata={"enum": ["fatal", "error", "warning", "information"]})
-    code = fields.String()
-    diagnostics = fields.String()
-    expression = fields.List(fields.String())
+    severity = SafeText(metadata={"enum": ["fatal", "error", "warning", "information"]})
+    code = SafeText()
+    diagnostics = SafeText()
+    expression = fields.List(SafeText())
 
 
 class FhirOperationOutcomeSchema(Schema):
-    resourceType = fields.String(metadata={"enum": ["OperationOutcome"]})
+    resourceType = SafeText(metadata={"enum": ["OperationOutcome"]})
     issue = fields.List(fields.Nested(FhirIssueSchema))
 
 
 class FhirBundleLinkSchema(Schema):
-    relation = fields.String(metadata={"enum": ["self", "first", "previous", "next", "last"]})
-    url = fields.String()
+    relation = SafeText(metadata={"enum": ["self", "first", "previous", "next", "last"]})
+    url = SafeText()
 
 
 class FhirBundleEntrySchema(Schema):
-    fullUrl = fields.String()
+    fullUrl = SafeText()
     resource = fields.Nested(FhirResourceSchema)
     search = fields.Dict()
     request = fields.Dict()
@@ -106,8 +108,8 @@ class FhirBundleEntrySchema(Schema):
 
 
 class FhirBundleSchema(Schema):
-    resourceType = fields.String(metadata={"enum": ["Bundle"]})
-    type = fields.String(metadata={"enum": ["searchset", "transaction", "transaction-response"]})
+    resourceType = SafeText(metadata={"enum": ["Bundle"]})
+    type = SafeText(metadata={"enum": ["searchset", "transaction", "transaction-response"]})
     total = fields.Integer()
     link = fields.List(fields.Nested(FhirBundleLinkSchema))
     entry = fields.List(fields.Nested(FhirBundleEntrySchema))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.text import SafeEmail, SafeText, SafeURL, StrictBoolean
+
 from models.vocab import (
     CONTACT_AUDIENCES,
     CONTACT_CHANNELS,
@@ -19,17 +21,17 @@ from models.vocab import (
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and hyphens.")
 def Text(max_length: int = 255, *, min_length: int | None = None, **kwargs) -> fields.String:
     """A string of bounded length (at least one character when `min_length=1`)."""
-    return fields.String(validate=validate.Length(min=min_length, max=max_length), **kwargs)
+    return SafeText(validate=validate.Length(min=min_length, max=max_length), **kwargs)
 
 
-Provenance = lambda: fields.List(fields.String(validate=validate.Length(max=500)), load_default=list)  # noqa: E731
+Provenance = lambda: fields.List(SafeText(validate=validate.Length(max=500)), load_default=list)  # noqa: E731
 
 
 class TaxonomyIn(Schema):
     id = fields.UUID(required=True)
     name = Text(required=True, min_length=1)
     description = Text(4000, required=True)
-    uri = fields.URL()
+    uri = SafeURL()
     version = Text(64)
 
 
@@ -46,7 +48,7 @@ class TaxonomyTermIn(Schema):
     name = Text(required=True, min_length=1)
     description = Text(4000, required=True)
     language = Text(16)
-    term_uri = fields.URL()
+    term_uri = SafeURL()
     hl7_service_type = fields.Nested(HL7CodingIn)
 
 
@@ -60,7 +62,7 @@ class PhoneIn(Schema):
     id = fields.UUID(required=True)
     number = Text(64, required=True, min_length=1)
     extension = fields.Integer(validate=validate.Range(min=0))
-    type = fields.String(validate=validate.OneOf(PHONE_TYPES))
+    type = SafeText(validate=validate.OneOf(PHONE_TYPES))
     description = Text(1000)
 
 
@@ -73,17 +75,17 @@ class AddressIn(Schema):
     region = Text(100)
     state_province = Text(100, required=True)
     postal_code = Text(16, required=True)
-    country = fields.String(required=True, validate=validate.Length(equal=2))
-    address_type = fields.String(required=True, validate=validate.OneOf(LOCATION_TYPES))
+    country = SafeText(required=True, validate=validate.Length(equal=2))
+    address_type = SafeText(required=True, validate=validate.OneOf(LOCATION_TYPES))
 
 
 class LocationIn(Schema):
     id = fields.UUID(required=True)
     name = Text()
     alternate_name = Text()
-    location_type = fields.String(required=True, validate=validate.OneOf(LOCATION_TYPES))
+    location_type = SafeText(required=True, validate=validate.OneOf(LOCATION_TYPES))
     description = Text(4000)
-    url = fields.URL()
+    url = SafeURL()
     transportation = Text(2000)
     latitude = fields.Float(validate=validate.Range(min=-90, max=90))
     longitude = fields.Float(validate=validate.Range(min=-180, max=180))
@@ -96,8 +98,8 @@ class OrganizationIn(Schema):
     name = Text(required=True, min_length=1)
     alternate_name = Text()
     description = Text(4000, required=True)
-    email = fields.Email()
-    website = fields.URL()
+    email = SafeEmail()
+    website = SafeURL()
     parent_organization_id = fields.UUID()
     phones = fields.List(fields.Nested(PhoneIn), load_default=list)
     locations = fields.List(fields.Nested(LocationIn), load_default=list)
@@ -107,7 +109,7 @@ class OrganizationIn(Schema):
 
 class ProgramIn(Schema):
     id = fields.UUID(required=True)
-    slug = fields.String(required=True, validate=[validate.Length(min=1, max=100), SLUG])
+    slug = SafeText(required=True, validate=[validate.Length(min=1, max=100), SLUG])
     organization_id = fields.UUID(required=True)
     name = Text(required=True, min_length=1)
     alternate_name = Text()
@@ -119,10 +121,10 @@ class ServiceAreaIn(Schema):
     id = fields.UUID(required=True)
     name = Text()
     description = Text(4000)
-    extent = fields.String()
+    extent = SafeText()
     extent_type = Text(32)
-    uri = fields.URL()
-    statewide = fields.Boolean(load_default=False)
+    uri = SafeURL()
+    statewide = StrictBoolean(load_default=False)
     towns = fields.List(Text(100), load_default=list)
 
 
@@ -131,23 +133,23 @@ class ContactIn(Schema):
     name = Text()
     title = Text()
     department = Text()
-    email = fields.Email()
+    email = SafeEmail()
     phones = fields.List(fields.Nested(PhoneIn), load_default=list)
 
 
 class LanguageIn(Schema):
     id = fields.UUID(required=True)
     name = Text(100)
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code."))
+    code = SafeText(required=True, validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code."))
     note = Text(1000)
 
 
 class ReferralContactPointIn(Schema):
     id = fields.UUID(required=True)
-    channel = fields.String(required=True, validate=validate.OneOf(CONTACT_CHANNELS))
+    channel = SafeText(required=True, validate=validate.OneOf(CONTACT_CHANNELS))
     value = Text(2048, required=True, min_length=1)
-    audience = fields.String(required=True, validate=validate.OneOf(CONTACT_AUDIENCES))
-    purpose = fields.String(required=True, validate=validate.OneOf(CONTACT_PURPOSES))
+    audience = SafeText(required=True, validate=validate.OneOf(CONTACT_AUDIENCES))
+    purpose = SafeText(required=True, validate=validate.OneOf(CONTACT_PURPOSES))
     instructions = Text(2000)
 
 
@@ -158,9 +160,9 @@ class ServiceIn(Schema):
     name = Text(required=True, min_length=1)
     alternate_name = Text()
     description = Text(8000)
-    url = fields.URL()
-    email = fields.Email()
-    status = fields.String(required=True, validate=validate.OneOf(SERVICE_STATUSES))
+    url = SafeURL()
+    email = SafeEmail()
+    status = SafeText(required=True, validate=validate.OneOf(SERVICE_STATUSES))
     interpretation_services = Text(2000)
     application_process = Text(4000)
     fees_description = Text(2000)
@@ -168,7 +170,7 @@ class ServiceIn(Schema):
     minimum_age = fields.Float(validate=validate.Range(min=0, max=130))
     maximum_age = fields.Float(validate=validate.Range(min=0, max=130))
     alert = Text(2000)
-    accepts_referrals = fields.Boolean(load_default=False)
+    accepts_referrals = StrictBoolean(load_default=False)
     categories = fields.List(Text(128), load_default=list)
     service_areas = fields.List(fields.Nested(ServiceAreaIn), load_default=list)
     phones = fields.List(fields.Nested(PhoneIn), load_default=list)

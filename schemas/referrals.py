@@ -1,9 +1,11 @@
 """Referral requests and responses, webhook registrations. Unknown fields are rejected."""
 from __future__ import annotations
 
-from datetime import date, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from schemas.text import SafeDateTime, SafeEmail, SafeText, SafeURL, StrictBoolean, must_hold_a_letter
 
 from models.vocab import (
     CONSENT_METHODS,
@@ -15,17 +17,19 @@ from models.vocab import (
 )
 
 PHONE = validate.Regexp(r"^\+?[0-9 ().-]{7,20}$", error="Not a valid phone number.")
-NAME = validate.Length(min=1, max=100)
+NAME = [validate.Length(min=1, max=100), must_hold_a_letter]
 ZIP = validate.Regexp(r"^\d{5}(-\d{4})?$", error="Use a 5-digit ZIP code.")
 MAX_REASON = 2000
+# Consent cannot be obtained in the future: a sender's clock may run this far ahead of ours.
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class ChildIn(Schema):
-    given_name = fields.String(required=True, validate=NAME)
-    family_name = fields.String(required=True, validate=NAME)
+    given_name = SafeText(required=True, validate=NAME)
+    family_name = SafeText(required=True, validate=NAME)
     birth_date = fields.Date(required=True)
-    town = fields.String(validate=validate.Length(min=1, max=100))
-    postcode = fields.String(validate=ZIP)
+    town = SafeText(validate=validate.Length(min=1, max=100))
+    postcode = SafeText(validate=ZIP)
 
     @validates("birth_date")
     def not_in_future(self, value: date, **kwargs):
@@ -41,13 +45,13 @@ class ChildIn(Schema):
 
 
 class GuardianIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    relationship = fields.String(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS))
-    phone = fields.String(validate=PHONE)
-    email = fields.Email(validate=validate.Length(max=254))
-    preferred_language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code."))
-    contact_preference = fields.String(required=True, validate=validate.OneOf(CONTACT_PREFERENCES))
-    may_leave_message = fields.Boolean(required=True)
+    name = SafeText(required=True, validate=[validate.Length(min=1, max=200), must_hold_a_letter])
+    relationship = SafeText(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS))
+    phone = SafeText(validate=PHONE)
+    email = SafeEmail(validate=validate.Length(max=254))
+    preferred_language = SafeText(validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code."))
+    contact_preference = SafeText(required=True, validate=validate.OneOf(CONTACT_PREFERENCES))
+    may_leave_message = StrictBoolean(required=True)
 
     @validates_schema
     def reachable(self, data, **kwargs):
@@ -61,23 +65,28 @@ class GuardianIn(Schema):
 
 
 class ConsentIn(Schema):
-    obtained = fields.Boolean(required=True, metadata={"enum": [True], "description": "Must be true: no referral without consent."})
-    obtained_by = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    relationship = fields.String(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS + ("self",)))
-    obtained_at = fields.AwareDateTime(required=True, default_timezone=timezone.utc)
-    method = fields.String(required=True, validate=validate.OneOf(CONSENT_METHODS))
+    obtained = StrictBoolean(required=True, metadata={"enum": [True], "description": "Must be true: no referral without consent."})
+    obtained_by = SafeText(required=True, validate=validate.Length(min=1, max=200))
+    relationship = SafeText(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS + ("self",)))
+    obtained_at = SafeDateTime(required=True)
+    method = SafeText(required=True, validate=validate.OneOf(CONSENT_METHODS))
 
     @validates("obtained")
     def must_be_obtained(self, value: bool, **kwargs):
         if not value:
             raise ValidationError("A referral needs the family's consent.")
 
+    @validates("obtained_at")
+    def not_later_than_now(self, value: datetime, **kwargs):
+        if value > datetime.now(timezone.utc) + CONSENT_CLOCK_SKEW:
+            raise ValidationError("Consent cannot be obtained in the future.")
+
 
 class ReferrerIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    organization = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    phone = fields.String(validate=PHONE)
-    email = fields.Email(validate=validate.Length(max=254))
+    name = SafeText(required=True, validate=validate.Length(min=1, max=200))
+    organization = SafeText(required=True, validate=validate.Length(min=1, max=200))
+    phone = SafeText(validate=PHONE)
+    email = SafeEmail(validate=validate.Length(max=254))
 
 
 class ReferralIn(Schema):
@@ -85,53 +94,53 @@ class ReferralIn(Schema):
     child = fields.Nested(ChildIn, required=True)
     guardian = fields.Nested(GuardianIn, required=True)
     consent = fields.Nested(ConsentIn, required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=MAX_REASON))
-    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    reason = SafeText(required=True, validate=validate.Length(min=1, max=MAX_REASON))
+    urgency = SafeText(required=True, validate=validate.OneOf(URGENCIES))
     referrer = fields.Nested(ReferrerIn, required=True)
 
 
 class ChildOut(Schema):
-    given_name = fields.String(attribute="child_given_name")
-    family_name = fields.String(attribute="child_family_name")
+    given_name = SafeText(attribute="child_given_name")
+    family_name = SafeText(attribute="child_family_name")
     birth_date = fields.Date(attribute="child_birth_date")
-    town = fields.String(attribute="child_town")
-    postcode = fields.String(attribute="child_postcode")
+    town = SafeText(attribute="child_town")
+    postcode = SafeText(attribute="child_postcode")
 
 
 class GuardianOut(Schema):
-    name = fields.String(attribute="guardian_name")
-    relationship = fields.String(attribute="guardian_relationship")
-    phone = fields.String(attribute="guardian_phone")
-    email = fields.String(attribute="guardian_email")
-    preferred_language = fields.String(attribute="guardian_preferred_language")
-    contact_preference = fields.String(attribute="guardian_contact_preference")
+    name = SafeText(attribute="guardian_name")
+    relationship = SafeText(attribute="guardian_relationship")
+    phone = SafeText(attribute="guardian_phone")
+    email = SafeText(attribute="guardian_email")
+    preferred_language = SafeText(attribute="guardian_preferred_language")
+    contact_preference = SafeText(attribute="guardian_contact_preference")
     may_leave_message = fields.Boolean(attribute="guardian_may_leave_message")
 
 
 class ConsentOut(Schema):
     obtained = fields.Boolean(attribute="consent_obtained")
-    obtained_by = fields.String(attribute="consent_obtained_by")
-    relationship = fields.String(attribute="consent_relationship")
+    obtained_by = SafeText(attribute="consent_obtained_by")
+    relationship = SafeText(attribute="consent_relationship")
     obtained_at = fields.DateTime(attribute="consent_obtained_at", format="iso")
-    method = fields.String(attribute="consent_method")
+    method = SafeText(attribute="consent_method")
 
 
 class ReferrerOut(Schema):
-    name = fields.String(attribute="referrer_name")
-    organization = fields.String(attribute="referrer_organization")
-    phone = fields.String(attribute="referrer_phone")
-    email = fields.String(attribute="referrer_email")
+    name = SafeText(attribute="referrer_name")
+    organization = SafeText(attribute="referrer_organization")
+    phone = SafeText(attribute="referrer_phone")
+    email = SafeText(attribute="referrer_email")
 
 
 class ReferralOut(Schema):
     id = fields.UUID(required=True)
     service_id = fields.UUID(required=True)
     program_id = fields.UUID()
-    status = fields.String(required=True, metadata={"enum": list(REFERRAL_STATUSES)})
-    status_reason = fields.String(allow_none=True)
-    outcome = fields.String(allow_none=True)
-    urgency = fields.String()
-    reason = fields.String()
+    status = SafeText(required=True, metadata={"enum": list(REFERRAL_STATUSES)})
+    status_reason = SafeText(allow_none=True)
+    outcome = SafeText(allow_none=True)
+    urgency = SafeText()
+    reason = SafeText()
     version = fields.Integer(metadata={"description": "Increases with every change; the ETag is derived from it."})
     created_at = fields.DateTime(format="iso")
     updated_at = fields.DateTime(format="iso")
@@ -154,56 +163,56 @@ class ReferralOut(Schema):
 
 
 class StatusChangeIn(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
-    reason = fields.String(validate=validate.Length(min=1, max=MAX_REASON))
-    outcome = fields.String(validate=validate.Length(min=1, max=MAX_REASON))
+    status = SafeText(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
+    reason = SafeText(validate=validate.Length(min=1, max=MAX_REASON))
+    outcome = SafeText(validate=validate.Length(min=1, max=MAX_REASON))
 
 
 class ReferralEventOut(Schema):
     id = fields.UUID(required=True)
     sequence = fields.Integer()
-    type = fields.String(metadata={"enum": list(WEBHOOK_EVENTS)})
+    type = SafeText(metadata={"enum": list(WEBHOOK_EVENTS)})
     actor = fields.Function(lambda e: {"client_id": str(e.actor_client_id), "name": e.actor.name})
-    from_status = fields.String(allow_none=True)
-    to_status = fields.String()
-    reason = fields.String(allow_none=True)
-    outcome = fields.String(allow_none=True)
+    from_status = SafeText(allow_none=True)
+    to_status = SafeText()
+    reason = SafeText(allow_none=True)
+    outcome = SafeText(allow_none=True)
     occurred_at = fields.DateTime(format="iso")
 
 
 class ReferralListArgs(Schema):
-    status = fields.List(fields.String(validate=validate.OneOf(REFERRAL_STATUSES)), load_default=list)
+    status = fields.List(SafeText(validate=validate.OneOf(REFERRAL_STATUSES)), load_default=list)
     service_id = fields.List(fields.UUID(), load_default=list)
-    updated_since = fields.AwareDateTime(
-        default_timezone=timezone.utc, metadata={"description": "Only referrals changed after this time (for polling)."}
+    updated_since = SafeDateTime(
+        metadata={"description": "Only referrals changed after this time (for polling)."}
     )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class WebhookIn(Schema):
-    url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048))
+    url = SafeURL(required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048))
     events = fields.List(
-        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=lambda: list(WEBHOOK_EVENTS)
+        SafeText(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=lambda: list(WEBHOOK_EVENTS)
     )
 
 
 class WebhookOut(Schema):
     id = fields.UUID(required=True)
-    url = fields.String()
+    url = SafeText()
     events = fields.Function(lambda s: s.events.split())
     created_at = fields.DateTime(format="iso")
 
 
 class WebhookCreatedOut(WebhookOut):
-    secret = fields.String(metadata={"description": "The signing secret, shown only in this response."})
+    secret = SafeText(metadata={"description": "The signing secret, shown only in this response."})
 
 
 class DeliveryAttemptOut(Schema):
     number = fields.Integer()
     at = fields.DateTime(format="iso")
     status_code = fields.Integer(allow_none=True)
-    error = fields.String(allow_none=True)
+    error = SafeText(allow_none=True)
     duration_ms = fields.Integer()
 
 
@@ -211,7 +220,7 @@ class WebhookDeliveryOut(Schema):
     id = fields.UUID()
     event_id = fields.UUID()
     payload = fields.Dict()
-    status = fields.String(metadata={"enum": ["pending", "delivered", "failed"]})
+    status = SafeText(metadata={"enum": ["pending", "delivered", "failed"]})
     attempts = fields.Integer()
     next_attempt_at = fields.DateTime(format="iso")
     delivered_at = fields.DateTime(format="iso", allow_none=True)

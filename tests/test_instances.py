@@ -91,6 +91,7 @@ def deployment(pg_templates, redis_url, tmp_path):
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        "CACHE_REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": prefix,
         "RATELIMIT_KEY_PREFIX": prefix,
         "LOG_LEVEL": "WARNING",

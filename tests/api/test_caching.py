@@ -298,8 +298,8 @@ def test_with_no_result_cache_every_read_runs_the_query(app):
 
 def test_the_redis_result_cache_is_shared_by_instances(app, redis_url):
     prefix = f"test-{uuid.uuid4().hex[:8]}"
-    first = another_instance(app, REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix)
-    second = another_instance(app, REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix)
+    first = another_instance(app, CACHE_REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix)
+    second = another_instance(app, CACHE_REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix)
     path = "/services?search=help+me+grow"
     try:
         original = first.test_client().get(path)

@@ -135,7 +135,7 @@ def test_unknown_body_fields_and_malformed_json_are_refused_and_write_nothing(ap
     response = client.post(
         "/referrals", data="{not json", headers={**headers, "Content-Type": "application/json"}
     )
-    assert_envelope(response, 400, "bad_request")
+    assert_envelope(response, 400, "invalid_json")
     assert referral_count(app) == 0
 
 
