@@ -49,13 +49,33 @@ def referral_response(referral, status: int = 200):
     return response
 
 
-def expected_version() -> int | None:
-    """The version an `If-Match` header names; a header that names none can never match."""
+# An entity tag (RFC 9110): optionally weak, then any visible characters but `"` in quotes.
+ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+REST_VERSION = re.compile(r"v(\d{1,9})")
+
+
+def if_match_version(version_tag: re.Pattern = REST_VERSION) -> int | None:
+    """The version the request's `If-Match` names: None without the header or with `*`; -1
+    for an entity tag that names no version (it can never match: a 412). A header that is not
+    one entity tag is a 400. Weak tags (`W/"..."`) are compared like strong ones: the version
+    counter names one state of the referral either way."""
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    match = re.fullmatch(r'\s*(?:W/)?"v(\d{1,9})"\s*', header)
-    return int(match.group(1)) if match else -1
+    tag = ENTITY_TAG.fullmatch(header.strip(" \t"))
+    if tag is None:
+        abort(
+            400,
+            message='If-Match must be one entity tag, such as "v3" (the ETag of your last read), or *.',
+            errors={"If-Match": ["Not an entity tag."]},
+        )
+    version = version_tag.fullmatch(tag.group(2))
+    return int(version.group(1)) if version else -1
+
+
+def expected_version() -> int | None:
+    """The version the `If-Match` of a /referrals request names (its ETags are `"v<n>"`)."""
+    return if_match_version(REST_VERSION)
 
 
 @blp.route("")
@@ -122,6 +142,7 @@ class ReferralStatus(MethodView):
     @documented(blp, 
         (404, "No referral with this id is visible to this key."),
         (409, "The lifecycle does not allow this move; `errors.allowed` lists the next statuses."),
+        (400, "The body is not well-formed JSON, or If-Match is not one entity tag."),
         (412, "If-Match names an older version of the referral."),
         (422, "A field is invalid, or a reason is missing where one is required."),
     )

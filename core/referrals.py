@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core import webhooks
 from core.errors import Conflict, Forbidden, InvalidData, InvalidTransition, NotFound, PreconditionFailed
@@ -65,8 +66,8 @@ def can_see(client: ApiClient, referral: Referral) -> bool:
 
 def _visible(session: Session, client: ApiClient, referral_id: uuid.UUID, lock: bool = False) -> Referral:
     stmt = select(Referral).where(Referral.id == referral_id, visible_to(client))
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # and read it afresh, whatever this session saw of it before
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     referral = session.scalar(stmt)
     if referral is None:
         raise NotFound("No referral has this id.")
@@ -258,6 +259,36 @@ def referral_events(session: Session, client: ApiClient, referral_id: uuid.UUID)
 # ----------------------------------------------------------------------------- moving
 
 
+def begin_change(session: Session) -> None:
+    """Start the transaction of a change that reads before it writes, holding the write lock.
+
+    On SQLite the database's write lock is taken now (`BEGIN IMMEDIATE`): a concurrent change
+    waits (busy_timeout) and then reads what this one committed. The pysqlite driver only begins
+    a transaction before its first INSERT/UPDATE/DELETE, so the reads so far (the API key's
+    lookup) ran outside one; if this transaction has written already it is committed first.
+    On PostgreSQL the referral's row lock (SELECT ... FOR UPDATE) does the same, row by row.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if connection.connection.driver_connection.in_transaction:
+        session.commit()
+        connection = session.connection()
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def referral_for_change(
+    session: Session, client: ApiClient, referral_id: uuid.UUID, expected_version: int | None
+) -> Referral:
+    """Begin a change (begin_change) and read the referral under its lock; PreconditionFailed
+    when `expected_version` (from If-Match) is not its version."""
+    begin_change(session)
+    referral = _visible(session, client, referral_id, lock=True)
+    if expected_version is not None and expected_version != referral.version:
+        raise PreconditionFailed("The referral changed since you read it; read it again and retry.")
+    return referral
+
+
 def transition_referral(
     session: Session,
     client: ApiClient,
@@ -268,9 +299,25 @@ def transition_referral(
     expected_version: int | None,
 ) -> Referral:
     """Move a referral to `to_status`; the caller commits."""
-    referral = _visible(session, client, referral_id, lock=True)
-    if expected_version is not None and expected_version != referral.version:
-        raise PreconditionFailed("The referral changed since you read it; read it again and retry.")
+    referral = referral_for_change(session, client, referral_id, expected_version)
+    return move_referral(session, client, referral, to_status, reason, outcome, expected_version)
+
+
+def move_referral(
+    session: Session,
+    client: ApiClient,
+    referral: Referral,
+    to_status: str,
+    reason: str | None,
+    outcome: str | None,
+    expected_version: int | None = None,
+) -> Referral:
+    """Move a referral read by referral_for_change to `to_status`; the caller commits.
+
+    The write itself checks that nobody moved the referral since it was read
+    (`UPDATE ... WHERE id = ? AND version = ?`): if its row count is not 1 the move is refused
+    (PreconditionFailed with If-Match, Conflict without) and nothing is recorded.
+    """
     possible = next_statuses(referral.status)
     mine = [s for s in possible if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))]
     if to_status not in possible:
@@ -284,13 +331,22 @@ def transition_referral(
         raise InvalidData(f"A reason is required to make a referral {to_status}.", {"reason": ["Required."]})
     if outcome and to_status != "completed":
         raise InvalidData("An outcome is recorded only on completion.", {"outcome": ["Only with completed."]})
-    from_status = referral.status
-    referral.status = to_status
-    referral.status_reason = reason
+    from_status, read_version = referral.status, referral.version
+    changes = {"status": to_status, "status_reason": reason, "version": read_version + 1, "updated_at": utcnow()}
     if to_status == "completed":
-        referral.outcome = outcome
-    referral.version += 1
-    referral.updated_at = utcnow()
+        changes["outcome"] = outcome
+    written = session.execute(
+        update(Referral)
+        .where(Referral.id == referral.id, Referral.version == read_version, Referral.status == from_status)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if written.rowcount != 1:
+        if expected_version is not None:
+            raise PreconditionFailed("The referral changed since you read it; read it again and retry.")
+        raise Conflict("The referral changed while this move was made; read it again and retry.")
+    for name, value in changes.items():  # the written values, without a second UPDATE
+        set_committed_value(referral, name, value)
     sequence = len(referral.events) + 1
     event = _record(session, client, referral, "referral.status_changed", from_status, to_status, reason, outcome, sequence)
     _audit(session, client, [referral.id], "transition")
