@@ -199,7 +199,7 @@ def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_privat
         return "unspecified"
     if address.is_multicast:
         return "multicast"
-    if address.is_reserved or (isinstance(address, ipaddress.IPv4Address) and address == ipaddress.IPv4Address("255.255.255.255")):
+    if address.is_reserved and not address.is_loopback:  # ::1 lies in IPv6's reserved ::/8
         return "reserved"
     if allow_private:
         return None
