@@ -103,13 +103,16 @@ def create_client_command(name: str, scopes: str, programs: tuple[str, ...]) -> 
 @clients_cli.command("revoke")
 @click.argument("client_id", type=click.UUID)
 def revoke_client_command(client_id) -> None:
-    """Revoke a client's key at once."""
+    """Revoke a client's key at once; its pending webhook deliveries are cancelled."""
     try:
         client = clients.revoke_client(db.session, client_id)
+        cancelled = webhooks.cancel_for_client(db.session, client.id)
         db.session.commit()
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Revoked {client.id} ({client.name}).")
+    if cancelled:
+        click.echo(f"Cancelled {cancelled} pending webhook deliveries.")
 
 
 @clients_cli.command("list")
@@ -124,10 +127,11 @@ def list_clients_command() -> None:
 @webhooks_cli.command("run")
 @click.option("--once", is_flag=True, help="One pass over the due deliveries, then exit.")
 def run_webhooks_command(once: bool) -> None:
-    """Deliver due webhook events, retrying failures with exponential backoff."""
-    attempted = webhooks.run(
-        lambda: db.session, once=once, backoff_base=current_app.config["WEBHOOK_BACKOFF_BASE_S"]
-    )
+    """Deliver due webhook events, retrying failures with exponential backoff.
+
+    Different webhooks are served concurrently (WEBHOOK_POOL_SIZE threads); each attempt
+    has one deadline (WEBHOOK_TIMEOUT_S)."""
+    attempted = webhooks.run(lambda: db.session, once=once, policy=webhooks.Policy.from_config(current_app.config))
     click.echo(f"Attempted {attempted} deliveries.")
 
 

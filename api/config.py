@@ -47,6 +47,13 @@ class Config:
         self.DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)
         # Webhook retries wait WEBHOOK_BACKOFF_BASE_S x 2^(attempt-1), capped at an hour.
         self.WEBHOOK_BACKOFF_BASE_S = _float("WEBHOOK_BACKOFF_BASE_S", 2.0)
+        # Webhook safety (see core/webhooks.py): public https receivers only, unless allowed
+        # (private networks: for tests and closed networks only).
+        self.WEBHOOK_ALLOW_PRIVATE_NETWORKS = _bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+        self.WEBHOOK_ALLOW_HTTP = _bool("WEBHOOK_ALLOW_HTTP", False)
+        self.WEBHOOK_TIMEOUT_S = _float("WEBHOOK_TIMEOUT_S", 10.0)
+        self.WEBHOOK_MAX_PER_CLIENT = _int("WEBHOOK_MAX_PER_CLIENT", 5)
+        self.WEBHOOK_POOL_SIZE = _int("WEBHOOK_POOL_SIZE", 8)
         # Request limits and proxies (see api/limits.py).
         self.MAX_BODY_BYTES = _int("MAX_BODY_BYTES", 64 * 1024)
         self.MAX_QUERY_BYTES = _int("MAX_QUERY_BYTES", 2048)

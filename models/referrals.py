@@ -150,6 +150,10 @@ class WebhookSubscription(Base):
     secret: Mapped[str] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Since when every attempt has failed (None after a success); a day of that disables it.
+    failing_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[Optional[str]] = mapped_column(String(255))
 
 
 class WebhookDelivery(Base):
@@ -162,7 +166,7 @@ class WebhookDelivery(Base):
     subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_subscription.id"), index=True)
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral_event.id"))
     payload: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed, cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -179,5 +183,7 @@ class DeliveryAttempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    # delivered, http_status, timeout, unreachable, address_refused (core.webhooks.OUTCOMES)
+    outcome: Mapped[Optional[str]] = mapped_column(String(16))
     error: Mapped[Optional[str]] = mapped_column(String(255))
     duration_ms: Mapped[int] = mapped_column(Integer)

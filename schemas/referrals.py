@@ -193,7 +193,9 @@ class ReferralListArgs(Schema):
 class WebhookIn(Schema):
     url = SafeURL(required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048))
     events = fields.List(
-        SafeText(validate=validate.OneOf(WEBHOOK_EVENTS)), load_default=lambda: list(WEBHOOK_EVENTS)
+        SafeText(validate=validate.OneOf(WEBHOOK_EVENTS)),
+        load_default=lambda: list(WEBHOOK_EVENTS),
+        validate=validate.Length(min=1, error="Name at least one event type (leave the field out for all)."),
     )
 
 
@@ -202,6 +204,13 @@ class WebhookOut(Schema):
     url = SafeText()
     events = fields.Function(lambda s: s.events.split())
     created_at = fields.DateTime(format="iso")
+    status = fields.Function(
+        lambda s: "disabled" if s.disabled_at else "active", metadata={"enum": ["active", "disabled"]}
+    )
+    disabled_at = fields.DateTime(format="iso", allow_none=True)
+    disabled_reason = fields.String(
+        allow_none=True, metadata={"description": "Why deliveries stopped (every attempt failed for a day)."}
+    )
 
 
 class WebhookCreatedOut(WebhookOut):
@@ -211,8 +220,11 @@ class WebhookCreatedOut(WebhookOut):
 class DeliveryAttemptOut(Schema):
     number = fields.Integer()
     at = fields.DateTime(format="iso")
-    status_code = fields.Integer(allow_none=True)
-    error = SafeText(allow_none=True)
+    status_code = fields.Integer(allow_none=True, metadata={"description": "The receiver's HTTP status, if it answered."})
+    outcome = fields.String(
+        allow_none=True, metadata={"enum": ["delivered", "http_status", "timeout", "unreachable", "address_refused"]}
+    )
+    error = fields.String(allow_none=True, metadata={"description": "A fixed sentence describing the outcome."})
     duration_ms = fields.Integer()
 
 
@@ -220,7 +232,7 @@ class WebhookDeliveryOut(Schema):
     id = fields.UUID()
     event_id = fields.UUID()
     payload = fields.Dict()
-    status = SafeText(metadata={"enum": ["pending", "delivered", "failed"]})
+    status = fields.String(metadata={"enum": ["pending", "delivered", "failed", "cancelled"]})
     attempts = fields.Integer()
     next_attempt_at = fields.DateTime(format="iso")
     delivered_at = fields.DateTime(format="iso", allow_none=True)

@@ -257,6 +257,7 @@ ROUTES = [
     ("get", "/referrals/{id}/events"),
     ("post", "/webhooks"),
     ("get", "/webhooks"),
+    ("post", "/webhooks/{id}/rotate-secret"),
 ]
 
 
@@ -343,8 +344,14 @@ class Receiver:
         self.server.shutdown()
 
 
+def allow_loopback(app) -> None:
+    """These tests' receivers listen on 127.0.0.1 over http: allow both (refused by default)."""
+    app.config.update(WEBHOOK_ALLOW_PRIVATE_NETWORKS=True, WEBHOOK_ALLOW_HTTP=True)
+
+
 @pytest.fixture
-def receiver():
+def receiver(app):
+    allow_loopback(app)
     r = Receiver()
     yield r
     r.close()
@@ -352,7 +359,7 @@ def receiver():
 
 def deliver(app, now=None) -> int:
     with app.app_context():
-        return webhooks.deliver_due(db.session, now=now)
+        return webhooks.deliver_due(db.session, now=now, policy=webhooks.Policy.from_config(app.config))
 
 
 def test_signed_id_only_webhooks_reach_a_real_receiver(app, client, keys, receiver):
