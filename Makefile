@@ -7,7 +7,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export FLASK_APP := wsgi
 
-.PHONY: install db run serve test openapi clean pg-rum
+.PHONY: install local-key db run serve test openapi clean pg-rum
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,16 +18,28 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-db: install  ## migrate and seed the database at DATABASE_URL (a SQLite file by default)
+# Without DATA_ENCRYPTION_KEY, `make db` / `make run` use a local key kept in instance/ (made once,
+# mode 0600, and said so); production sets DATA_ENCRYPTION_KEY and the app refuses to start without it.
+LOCAL_KEY := instance/data-encryption-key
+WITH_KEY = DATA_ENCRYPTION_KEY="$${DATA_ENCRYPTION_KEY:-$$(cat $(LOCAL_KEY))}"
+
+local-key:
+	@mkdir -p instance
+	@if [ -z "$$DATA_ENCRYPTION_KEY" ] && [ ! -s $(LOCAL_KEY) ]; then \
+	  (umask 077; $(BIN)/python -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())' > $(LOCAL_KEY)); \
+	  echo "Created a local data encryption key in $(LOCAL_KEY) (DATA_ENCRYPTION_KEY is not set; for development only)."; \
+	elif [ -z "$$DATA_ENCRYPTION_KEY" ]; then echo "Using the local data encryption key in $(LOCAL_KEY) (DATA_ENCRYPTION_KEY is not set)."; fi
+
+db: install local-key  ## migrate and seed the database at DATABASE_URL (a SQLite file by default)
 	mkdir -p instance
-	$(BIN)/flask db upgrade
-	$(BIN)/flask seed
+	$(WITH_KEY) $(BIN)/flask db upgrade
+	$(WITH_KEY) $(BIN)/flask seed
 
 run: db  ## serve the seeded directory on http://$(HOST):$(PORT)
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	$(WITH_KEY) $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 serve: db  ## the production server: gunicorn, WORKERS x THREADS
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $${WORKERS:-$$(nproc)} --threads $${THREADS:-1} wsgi:app
+	$(WITH_KEY) $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $${WORKERS:-$$(nproc)} --threads $${THREADS:-1} wsgi:app
 
 # PostgreSQL search ranks inside a RUM index when the server has the extension (migration 0007);
 # without it, it ranks with ts_rank. Installed once, as root (CI), from Debian's package.
@@ -41,8 +53,8 @@ pg-rum:  ## the RUM extension for the local PostgreSQL 15 (apt, as root; nothing
 test: install pg-rum  ## the whole suite, on SQLite and on PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-openapi: install  ## regenerate openapi.yaml from the code
-	$(BIN)/flask openapi write --format=yaml openapi.yaml
+openapi: install local-key  ## regenerate openapi.yaml from the code
+	$(WITH_KEY) $(BIN)/flask openapi write --format=yaml openapi.yaml
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

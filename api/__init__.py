@@ -1,17 +1,23 @@
 """The Flask application: create_app(config) builds it from a config class."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from api.caching import CachingDocPlugin, init_caching
 from api.config import Config
 from api.errors import register_error_handlers
 from api.guards import init_body_guard, init_request_guards
 from api.logs import configure_logging, register_request_logging
+from api.context import register_request_context
 from api.extensions import api, cors, db, migrate
 from api.limits import LimitsDocPlugin, init_limits_and_headers
 from core.geo import distance_m
+from models import crypto
 from schemas.hsds import any_of_records
 
 ROOT_PATH = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -27,11 +33,39 @@ def prepare_sqlite_connection(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+def configure_encryption(app: Flask) -> None:
+    """The keyring of models/crypto.py from DATA_ENCRYPTION_KEY(S). Without a key the app does
+    not start (personal data is never stored in plain text): one line on stderr, exit status 1."""
+    keys = list(app.config.get("DATA_ENCRYPTION_KEYS") or [])
+    current = app.config.get("DATA_ENCRYPTION_KEY") or (keys[0] if keys else "")
+    try:
+        crypto.configure(current, keys)
+    except crypto.EncryptionKeyError as exc:
+        raise SystemExit(
+            f"occh: cannot start: {exc} Set DATA_ENCRYPTION_KEY to 32 random bytes in base64"
+            " (e.g. `python -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())'`);"
+            " `make run` makes a local one under instance/."
+        ) from None
+
+
+def create_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600) before SQLite does; its
+    -wal and -shm files take the same mode from it."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists() and path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def create_app(config: type[Config] | Config = Config) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT_PATH / "instance"))
     app.config.from_object(config() if isinstance(config, type) else config)
     configure_logging(app.config["LOG_LEVEL"])
     app.json.sort_keys = False
+    configure_encryption(app)
+    create_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
 
     db.init_app(app)
     with app.app_context():
@@ -91,6 +125,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     register_error_handlers(app)
     register_request_logging(app)
     init_request_guards(app)  # Host, and text of the URL: before limits and caches
+    register_request_context(app)
     init_limits_and_headers(app)
     init_body_guard(app)  # the strict JSON reader
     init_caching(app)

@@ -1,4 +1,5 @@
-"""Command-line commands: `flask seed`, `flask clients`, `flask webhooks`, `flask hsds`."""
+"""Command-line commands: `flask seed`, `flask clients`, `flask webhooks`, `flask hsds`,
+`flask referrals`, `flask keys`."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,9 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from api.extensions import db
-from core import clients, curation, hsds_package, webhooks
+from core import clients, context, curation, hsds_package, privacy, webhooks
 from core.errors import DomainError
+from models import crypto
 from schemas.inputs import OrganizationIn, ProgramIn, ServiceIn, TaxonomyFileIn
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed_data"
@@ -170,7 +172,55 @@ def export_hsds_command(folder: Path) -> None:
     click.echo(f"Exported to {folder}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
+referrals_cli = AppGroup("referrals", help="Erasing a family's data and the retention purge.")
+keys_cli = AppGroup("keys", help="Data encryption keys.")
+
+
+@referrals_cli.command("erase")
+@click.argument("referral_id", type=click.UUID)
+def erase_referral_command(referral_id) -> None:
+    """Erase a referral's personal data (child, guardian, consent, referrer, reasons, outcome).
+
+    Keeps its id, service, program, statuses, times, events and audit trail; records a
+    `referral.erased` event and notifies webhook subscribers."""
+    context.set_cli()
+    try:
+        referral = privacy.erase_referral(db.session, referral_id)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Erased referral {referral.id}.")
+
+
+@referrals_cli.command("purge")
+def purge_referrals_command() -> None:
+    """Erase closed referrals (completed, rejected, cancelled, failed, entered-in-error) last
+    changed more than REFERRAL_RETENTION_DAYS days ago."""
+    context.set_cli()
+    try:
+        erased = privacy.purge(db.session, current_app.config["REFERRAL_RETENTION_DAYS"])
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Erased {len(erased)} closed referrals older than {current_app.config['REFERRAL_RETENTION_DAYS']} days.")
+
+
+@keys_cli.command("rotate")
+def rotate_keys_command() -> None:
+    """Re-encrypt every stored personal field and webhook secret under DATA_ENCRYPTION_KEY.
+
+    Keep the old key in DATA_ENCRYPTION_KEYS until this has run."""
+    context.set_cli()
+    counts = privacy.rotate_keys(db.session)
+    click.echo(
+        f"Re-encrypted under key {crypto.current_key_id()}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
+    )
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(referrals_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(hsds_cli)

@@ -78,6 +78,12 @@ class Config:
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
         # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
         self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
+        # Encryption at rest of referrals' personal fields and webhook secrets (models/crypto.py):
+        # the current key (base64 of 32 bytes, or `id:key`) and older keys that still decrypt.
+        self.DATA_ENCRYPTION_KEY = os.environ.get("DATA_ENCRYPTION_KEY", "").strip()
+        self.DATA_ENCRYPTION_KEYS = _list("DATA_ENCRYPTION_KEYS")
+        # `flask referrals purge` erases closed referrals last changed more than this many days ago.
+        self.REFERRAL_RETENTION_DAYS = _int("REFERRAL_RETENTION_DAYS", 0)
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:
@@ -104,6 +110,10 @@ class Config:
     TESTING = False
 
 
+# The fixed key of the test suite (and of test servers started by it); never a real one.
+TEST_DATA_ENCRYPTION_KEY = "test:" + __import__("base64").b64encode(bytes(range(32))).decode()
+
+
 class TestConfig(Config):
     """Settings for the test suite: the database URL is given by the test."""
 
@@ -116,3 +126,5 @@ class TestConfig(Config):
         self.RATELIMIT_ENABLED = False
         self.REDIS_URL = ""
         self.CACHE_REDIS_URL = ""
+        self.DATA_ENCRYPTION_KEY = TEST_DATA_ENCRYPTION_KEY
+        self.DATA_ENCRYPTION_KEYS = []

@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from generate import SERVICES_PER_ORGANIZATION, Generator, absolute_sqlite_url  # noqa: E402  (bench/ is on sys.path)
+from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(path.stat().st_size for path in folder.iterdir())
 
     url, drop = empty_database(args.engine, args.services)
-    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "RATELIMIT_ENABLED": "false"}
+    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "RATELIMIT_ENABLED": "false",
+           "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY") or TEST_DATA_ENCRYPTION_KEY}
     flask = [sys.executable, "-m", "flask"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -49,6 +49,7 @@ if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resol
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
+from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 import generate  # noqa: E402  (bench/generate.py: the vocabulary the queries are built from)
 
 TARGET_P99_MS = 50.0
@@ -336,6 +337,8 @@ class Server:
             **os.environ,
             "DATABASE_URL": database_url,
             "RATELIMIT_ENABLED": "false",
+            # The database was built with the test suite's key (bench/generate.py, TestConfig).
+            "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY,
             "RESULT_CACHE_SIZE": os.environ.get("RESULT_CACHE_SIZE", "1000") if result_cache else "0",
         }
         env.pop("REDIS_URL", None)  # the in-process result cache: nothing else to measure

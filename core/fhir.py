@@ -53,6 +53,8 @@ CAPABILITY_DATE = "2026-11-21"
 CANONICAL = "https://www.connecticutchildrens.org/fhir/occh"
 EXT_MAY_LEAVE_MESSAGE = f"{CANONICAL}/StructureDefinition/may-leave-message"
 EXT_CONSENT = f"{CANONICAL}/StructureDefinition/referral-consent"
+# On an erased referral: when its family's data was erased (the personal elements are then absent).
+EXT_ERASED = f"{CANONICAL}/StructureDefinition/referral-erased"
 
 URI_SYSTEM = "urn:ietf:rfc:3986"
 SERVICE_TYPE = "http://terminology.hl7.org/CodeSystem/service-type"
@@ -670,8 +672,37 @@ def requester(sender: ApiClient) -> dict:
     }
 
 
+def _erased(referral: Referral) -> dict:
+    """The parts of an erased referral's resources that replace the personal ones: a Patient
+    with no data (the subject stays a reference) and the erasure extension."""
+    return {
+        "extension": [{"url": EXT_ERASED, "valueDateTime": instant(referral.erased_at)}],
+        "contained": [{"resourceType": "Patient", "id": "patient"}],
+    }
+
+
 def service_request(referral: Referral, parts: ReferralParts) -> dict:
     service = parts.service
+    if referral.erased_at is not None:
+        return _clean(
+            {
+                "resourceType": "ServiceRequest",
+                "id": str(referral.id),
+                "meta": _meta(referral.updated_at, referral.version),
+                **_erased(referral),
+                "status": REQUEST_STATUS[referral.status],
+                "intent": "order",
+                "priority": referral.urgency,
+                "code": {"text": service.name},
+                "subject": {"reference": "#patient"},
+                "authoredOn": instant(referral.created_at),
+                "requester": requester(parts.sender),
+                "performer": [
+                    {"reference": f"HealthcareService/{service.id}", "display": service.name},
+                    _owner(referral, service),
+                ],
+            }
+        )
     return _clean(
         {
             "resourceType": "ServiceRequest",
@@ -699,12 +730,14 @@ def task(referral: Referral, parts: ReferralParts) -> dict:
     output = []
     if referral.outcome:
         output.append({"type": {"text": "Outcome"}, "valueString": referral.outcome})
+    erased = _erased(referral) if referral.erased_at is not None else {}
     return _clean(
         {
             "resourceType": "Task",
             "id": str(referral.id),
             "meta": _meta(referral.updated_at, referral.version),
-            "contained": [_patient(referral)],
+            "extension": erased.get("extension"),
+            "contained": erased.get("contained") or [_patient(referral)],
             "basedOn": [{"reference": f"ServiceRequest/{referral.id}"}],
             "status": referral.status,
             "statusReason": {"text": referral.status_reason} if referral.status_reason else None,

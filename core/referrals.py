@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import webhooks
+from core import context, webhooks
 from core.errors import Conflict, Forbidden, InvalidData, InvalidTransition, NotFound, PreconditionFailed
 from core.paging import Page, paginate
 from models import ApiClient, AuditEntry, IdempotencyKey, Referral, ReferralEvent, Service, utcnow
@@ -70,12 +70,27 @@ def _visible(session: Session, client: ApiClient, referral_id: uuid.UUID, lock: 
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     referral = session.scalar(stmt)
     if referral is None:
+        # Audited as denied, and committed: the request fails but its trace stays.
+        session.add(_entry(client, None, "denied", requested_id=referral_id))
+        session.commit()
         raise NotFound("No referral has this id.")
     return referral
 
 
-def _audit(session: Session, client: ApiClient, referral_ids, action: str) -> None:
-    session.add_all(AuditEntry(client_id=client.id, referral_id=rid, action=action) for rid in referral_ids)
+def _entry(client: ApiClient | None, referral_id, action: str, requested_id=None) -> AuditEntry:
+    return AuditEntry(
+        client_id=client.id if client is not None else None,
+        referral_id=referral_id,
+        requested_id=requested_id,
+        action=action,
+        channel=context.channel(),
+        request_id=context.request_id(),
+    )
+
+
+def _audit(session: Session, client: ApiClient | None, referral_ids, action: str) -> None:
+    """Audit rows, with the channel and request id of core.context; `client` None is the operator."""
+    session.add_all(_entry(client, rid, action) for rid in referral_ids)
 
 
 # ----------------------------------------------------------------------------- submitting
@@ -145,6 +160,8 @@ def submit_referral(session: Session, client: ApiClient, data: dict, idempotency
         if existing is not None:
             if existing.request_hash != request_hash:
                 raise Conflict("This Idempotency-Key was used with a different request.")
+            _audit(session, client, [existing.referral_id], "replay")
+            session.commit()
             return Submitted(session.get(Referral, existing.referral_id), created=False)
         try:
             referral = _create(session, client, data)
@@ -197,7 +214,7 @@ def _record(session, client, referral, kind, from_status, to_status, reason, out
         referral_id=referral.id,
         sequence=sequence,
         type=kind,
-        actor_client_id=client.id,
+        actor_client_id=client.id if client is not None else None,
         from_status=from_status,
         to_status=to_status,
         reason=reason,
@@ -318,6 +335,8 @@ def move_referral(
     (`UPDATE ... WHERE id = ? AND version = ?`): if its row count is not 1 the move is refused
     (PreconditionFailed with If-Match, Conflict without) and nothing is recorded.
     """
+    if referral.erased_at is not None:
+        raise InvalidTransition("This referral was erased; it can no longer change.", allowed=[])
     possible = next_statuses(referral.status)
     mine = [s for s in possible if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))]
     if to_status not in possible:

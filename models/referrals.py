@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, new_id, utcnow
+from models.crypto import EncryptedDate, EncryptedText
 
 
 class ApiClient(Base):
@@ -59,37 +60,41 @@ class Referral(Base):
     sender_client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"))
     status: Mapped[str] = mapped_column(String(32), index=True)
     urgency: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(Text)
-    status_reason: Mapped[Optional[str]] = mapped_column(Text)
-    outcome: Mapped[Optional[str]] = mapped_column(Text)
+    reason: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.reason"))
+    status_reason: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.status_reason"))
+    outcome: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.outcome"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by `flask referrals erase`: every personal field below is then NULL.
+    erased_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
-    child_given_name: Mapped[str] = mapped_column(String(100))
-    child_family_name: Mapped[str] = mapped_column(String(100))
-    child_birth_date: Mapped[date] = mapped_column(Date)
-    child_town: Mapped[Optional[str]] = mapped_column(String(100))
-    child_postcode: Mapped[Optional[str]] = mapped_column(String(10))
+    # Personal fields: encrypted at rest (models/crypto.py), NULL once erased. The enumerated
+    # contact preference, consent method and the booleans identify no one and stay plain.
+    child_given_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_given_name"))
+    child_family_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_family_name"))
+    child_birth_date: Mapped[Optional[date]] = mapped_column(EncryptedDate("referral.child_birth_date"))
+    child_town: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_town"))
+    child_postcode: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_postcode"))
 
-    guardian_name: Mapped[str] = mapped_column(String(200))
-    guardian_relationship: Mapped[str] = mapped_column(String(50))
-    guardian_phone: Mapped[Optional[str]] = mapped_column(String(32))
-    guardian_email: Mapped[Optional[str]] = mapped_column(String(254))
-    guardian_preferred_language: Mapped[Optional[str]] = mapped_column(String(8))
-    guardian_contact_preference: Mapped[str] = mapped_column(String(8))
-    guardian_may_leave_message: Mapped[bool] = mapped_column(Boolean)
+    guardian_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_name"))
+    guardian_relationship: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_relationship"))
+    guardian_phone: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_phone"))
+    guardian_email: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_email"))
+    guardian_preferred_language: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_preferred_language"))
+    guardian_contact_preference: Mapped[Optional[str]] = mapped_column(String(8))
+    guardian_may_leave_message: Mapped[Optional[bool]] = mapped_column(Boolean)
 
-    consent_obtained: Mapped[bool] = mapped_column(Boolean)
-    consent_obtained_by: Mapped[str] = mapped_column(String(200))
-    consent_relationship: Mapped[str] = mapped_column(String(50))
-    consent_obtained_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    consent_method: Mapped[str] = mapped_column(String(16))
+    consent_obtained: Mapped[Optional[bool]] = mapped_column(Boolean)
+    consent_obtained_by: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.consent_obtained_by"))
+    consent_relationship: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.consent_relationship"))
+    consent_obtained_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    consent_method: Mapped[Optional[str]] = mapped_column(String(16))
 
-    referrer_name: Mapped[str] = mapped_column(String(200))
-    referrer_organization: Mapped[str] = mapped_column(String(200))
-    referrer_phone: Mapped[Optional[str]] = mapped_column(String(32))
-    referrer_email: Mapped[Optional[str]] = mapped_column(String(254))
+    referrer_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_name"))
+    referrer_organization: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_organization"))
+    referrer_phone: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_phone"))
+    referrer_email: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_email"))
 
     events: Mapped[list["ReferralEvent"]] = relationship(order_by="ReferralEvent.sequence", back_populates="referral")
 
@@ -103,16 +108,17 @@ class ReferralEvent(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"), index=True)
     sequence: Mapped[int] = mapped_column(Integer)
-    type: Mapped[str] = mapped_column(String(32))  # referral.created, referral.status_changed
-    actor_client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"))
+    type: Mapped[str] = mapped_column(String(32))  # referral.created, referral.status_changed, referral.erased
+    # None for an operator's command (`flask referrals erase`, `purge`).
+    actor_client_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("api_client.id"))
     from_status: Mapped[Optional[str]] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[Optional[str]] = mapped_column(Text)
-    outcome: Mapped[Optional[str]] = mapped_column(Text)
+    reason: Mapped[Optional[str]] = mapped_column(EncryptedText("referral_event.reason"))
+    outcome: Mapped[Optional[str]] = mapped_column(EncryptedText("referral_event.outcome"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     referral: Mapped[Referral] = relationship(back_populates="events")
-    actor: Mapped["ApiClient"] = relationship(lazy="joined")
+    actor: Mapped[Optional["ApiClient"]] = relationship(lazy="joined")
 
 
 class IdempotencyKey(Base):
@@ -128,15 +134,21 @@ class IdempotencyKey(Base):
 
 
 class AuditEntry(Base):
-    """Who read or changed which referral, and when (no personal data)."""
+    """Who read or changed which referral, and when, through which channel and request (no
+    personal data). A lookup refused as 404 is `denied`: its referral_id is NULL and the id
+    asked for is in requested_id (it may name no referral, or one the client may not see)."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), index=True)
-    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"), index=True)
+    # None for an operator's command (channel `cli`).
+    client_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("api_client.id"), index=True)
+    referral_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("referral.id"), index=True)
+    requested_id: Mapped[Optional[uuid.UUID]] = mapped_column()
     action: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    channel: Mapped[Optional[str]] = mapped_column(String(8))  # rest, fhir, web, cli
+    request_id: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 class WebhookSubscription(Base):
@@ -146,8 +158,8 @@ class WebhookSubscription(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[str] = mapped_column(String(255))  # space-separated event types
-    # Kept to sign payloads (HMAC needs the secret itself); shown to the client once.
-    secret: Mapped[str] = mapped_column(String(128))
+    # Kept to sign payloads (HMAC needs the secret itself), encrypted; shown to the client once.
+    secret: Mapped[str] = mapped_column(EncryptedText("webhook_subscription.secret"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Since when every attempt has failed (None after a success); a day of that disables it.

@@ -24,4 +24,4 @@ GUARDIAN_RELATIONSHIPS = ("mother", "father", "parent", "grandparent", "foster-p
 CONTACT_PREFERENCES = ("phone", "text", "email", "none")
 CONSENT_METHODS = ("verbal", "written", "electronic")
 SCOPES = ("referrals:submit", "referrals:manage", "directory:write")
-WEBHOOK_EVENTS = ("referral.created", "referral.status_changed")
+WEBHOOK_EVENTS = ("referral.created", "referral.status_changed", "referral.erased")

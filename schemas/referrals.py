@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates, validates_schema
 
 from schemas.text import SafeDateTime, SafeEmail, SafeText, SafeURL, StrictBoolean, must_hold_a_letter
 
@@ -148,6 +148,18 @@ class ReferralOut(Schema):
     guardian = fields.Method("_guardian")
     consent = fields.Method("_consent")
     referrer = fields.Method("_referrer")
+    erased = fields.Function(
+        lambda r: r.erased_at is not None,
+        metadata={"description": "True once the family's data was erased: the personal fields are then absent."},
+    )
+    erased_at = fields.DateTime(format="iso", allow_none=True)
+
+    @post_dump(pass_original=True)
+    def _without_erased_fields(self, data, original, **kwargs):
+        if original.erased_at is not None:
+            for name in ("child", "guardian", "consent", "referrer", "reason", "status_reason", "outcome"):
+                data.pop(name, None)
+        return data
 
     def _child(self, r):
         return ChildOut().dump(r)
@@ -171,12 +183,15 @@ class StatusChangeIn(Schema):
 class ReferralEventOut(Schema):
     id = fields.UUID(required=True)
     sequence = fields.Integer()
-    type = SafeText(metadata={"enum": list(WEBHOOK_EVENTS)})
-    actor = fields.Function(lambda e: {"client_id": str(e.actor_client_id), "name": e.actor.name})
-    from_status = SafeText(allow_none=True)
-    to_status = SafeText()
-    reason = SafeText(allow_none=True)
-    outcome = SafeText(allow_none=True)
+    type = fields.String(metadata={"enum": list(WEBHOOK_EVENTS)})
+    actor = fields.Function(
+        lambda e: {"client_id": str(e.actor_client_id), "name": e.actor.name} if e.actor is not None else None,
+        metadata={"description": "The client that made the change; null for the operator (an erasure)."},
+    )
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    reason = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
     occurred_at = fields.DateTime(format="iso")
 
 

@@ -95,6 +95,7 @@ def deployment(pg_templates, redis_url, tmp_path):
         "CACHE_KEY_PREFIX": prefix,
         "RATELIMIT_KEY_PREFIX": prefix,
         "LOG_LEVEL": "WARNING",
+        "DATA_ENCRYPTION_KEY": api_config.TEST_DATA_ENCRYPTION_KEY,
     }
     instances = [Instance(env, tmp_path / f"gunicorn-{name}.log") for name in "ab"]
     admin = create_app(api_config.TestConfig(database_url))

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from api import create_app
-from api.config import TestConfig
+from api.config import TEST_DATA_ENCRYPTION_KEY, TestConfig
 from api.extensions import db
 from core import clients
 from tests.conftest import _database
@@ -46,7 +46,7 @@ def free_port() -> int:
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("RATELIMIT_", "REDIS_", "WEBHOOK_"))}
     env.update({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false", "FLASK_APP": "wsgi", "LOG_LEVEL": "WARNING",
-                **extra})
+                "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY, **extra})
     return env
 
 
