@@ -181,3 +181,11 @@ def redis_url():
             pytest.fail(f"Redis at {urlsplit(REDIS_URL).hostname} is unreachable in CI: {exc}", pytrace=False)
         pytest.skip(f"Redis is unreachable: {exc}")
     return REDIS_URL
+
+
+@pytest.fixture
+def loopback_webhooks(request):
+    """Let the test's app deliver webhooks to receivers on loopback over http (refused by default:
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS and WEBHOOK_ALLOW_HTTP are for tests and closed networks)."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app").config.update(WEBHOOK_ALLOW_PRIVATE_NETWORKS=True, WEBHOOK_ALLOW_HTTP=True)

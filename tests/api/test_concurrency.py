@@ -18,6 +18,9 @@ from api.extensions import db
 from core import clients
 from models import AuditEntry, ReferralEvent, WebhookDelivery
 
+# Their receivers listen on loopback over http: allowed in these tests, refused by default.
+pytestmark = pytest.mark.usefixtures("loopback_webhooks")
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]
@@ -221,3 +224,4 @@ def test_well_formed_if_match_forms(app, keys, server):
     assert recorded(app, referral_id)["moves"] == [
         ("requested", "accepted"), ("accepted", "in-progress"), ("in-progress", "completed")
     ]
+

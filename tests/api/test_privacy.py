@@ -23,6 +23,9 @@ from models import AuditEntry, Base, Referral, WebhookSubscription, crypto, utcn
 from tests.api.test_referrals import HMG_CT, Receiver, auth, body, deliver, keys, move  # noqa: F401 (fixture)
 from tests.conftest import _pg_admin, _pg_url_for
 
+# Their receivers listen on loopback over http: allowed in these tests, refused by default.
+pytestmark = pytest.mark.usefixtures("loopback_webhooks")
+
 NEW_KEY = "k2026:" + crypto.new_key()
 
 
@@ -438,3 +441,4 @@ def test_replays_and_refused_lookups_are_audited_with_request_id_and_channel(app
     [erased] = audit_rows(app, action="erase")
     assert erased.channel == "cli" and erased.request_id.startswith("cli-") and erased.client_id is None
     assert all(row.channel and row.request_id for row in audit_rows(app))
+
