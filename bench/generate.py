@@ -130,7 +130,7 @@ def read_towns() -> list[tuple[str, float, float]]:
 
 def read_zips() -> list[tuple[str, str, float, float]]:
     with (SEED_DIR / "ct_zipcodes.csv").open(newline="", encoding="utf-8") as handle:
-        return [(r["zip"], r["town"], float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(handle)]
+        return [(r["zip"], r["city"], float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(handle)]
 
 
 def taxonomy_codes() -> set[str]:

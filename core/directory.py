@@ -119,7 +119,9 @@ def criteria(session: Session, query: ServiceQuery, skip: str | None = None) -> 
     """The query's search words and filters as index criteria (every filter but the facet
     `skip`). A category matches the categories below it because every service carries the tags
     of its categories' ancestors; a town matches the services whose area names it and, for a
-    Connecticut town, every statewide service."""
+    Connecticut town (or ZIP code), every statewide service and every service that states no
+    area (the coverage rule: a filter on town, ZIP code or age drops only a service whose
+    stated coverage leaves the value out)."""
     f = query.filters
     groups: list[list[str]] = []
 
@@ -140,14 +142,14 @@ def criteria(session: Session, query: ServiceQuery, skip: str | None = None) -> 
         towns = list(f.towns)
         if f.postcodes and query.proximity_m is None:
             # A ZIP code outside Connecticut's table names no town, so it matches nothing.
-            zip_towns = [place.name for place in map(geo.zip_place, f.postcodes) if place]
+            zip_towns = [town for postcode in f.postcodes for town in geo.zip_towns(postcode)]
             if not zip_towns:
                 groups.append([])
             towns += zip_towns
         if towns:
             group(tags.TOWN, towns)
             if any(geo.town_place(town) for town in towns):
-                groups[-1].append(tags.tag(tags.STATEWIDE))
+                groups[-1] += [tags.tag(tags.STATEWIDE), tags.tag(tags.AREA_UNSTATED)]
     if f.languages and skip != "language":
         group(tags.LANGUAGE, [code.lower() for code in f.languages])
     return search.Criteria(terms=query.terms(session), tag_groups=groups)
@@ -437,11 +439,18 @@ def facet_counts(session: Session, query: ServiceQuery) -> dict:
                 .group_by(func.lower(Language.code))
             ).all()
             values = [{"value": code, "count": n} for code, n in rows]
-        else:  # town: named towns, each also covered by every statewide service
+        else:  # town: named towns, each also covered by every statewide service and every
+            # service that states no area (the coverage rule, see criteria)
             statewide = select(ServiceArea.service_id).where(ServiceArea.statewide.is_(True), ServiceArea.service_id.in_(ids))
             n_statewide = session.scalar(
                 select(func.count(func.distinct(ServiceArea.service_id))).where(
                     ServiceArea.statewide.is_(True), ServiceArea.service_id.in_(ids)
+                )
+            )
+            named = select(ServiceArea.service_id).join(ServiceAreaTown, ServiceAreaTown.service_area_id == ServiceArea.id)
+            n_unstated = session.scalar(
+                select(func.count(Service.id)).where(
+                    Service.id.in_(ids), Service.id.not_in(statewide), Service.id.not_in(named)
                 )
             )
             rows = session.execute(
@@ -450,7 +459,7 @@ def facet_counts(session: Session, query: ServiceQuery) -> dict:
                 .where(ServiceArea.service_id.in_(ids), ServiceArea.service_id.not_in(statewide))
                 .group_by(ServiceAreaTown.town)
             ).all()
-            values = [{"value": town, "count": n + n_statewide} for town, n in rows]
+            values = [{"value": town, "count": n + n_statewide + n_unstated} for town, n in rows]
             if n_statewide:
                 values.append({"value": "statewide", "count": n_statewide})
         out[name] = sorted((v for v in values if v["count"]), key=lambda v: (-v["count"], v["value"]))

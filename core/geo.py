@@ -21,20 +21,23 @@ class Place:
     name: str
     latitude: float
     longitude: float
+    towns: tuple[str, ...] = ()  # a ZIP code's: the towns (municipalities) it serves
 
 
 @lru_cache(maxsize=1)
 def zip_codes() -> dict[str, Place]:
     with (SEED_DIR / "ct_zipcodes.csv").open(newline="", encoding="utf-8") as handle:
         return {
-            row["zip"]: Place(row["town"], float(row["latitude"]), float(row["longitude"]))
+            row["zip"]: Place(
+                row["city"], float(row["latitude"]), float(row["longitude"]), tuple(filter(None, row["towns"].split(";")))
+            )
             for row in csv.DictReader(handle)
         }
 
 
 @lru_cache(maxsize=1)
 def towns() -> dict[str, Place]:
-    """Town centroids, keyed by lower-case town name."""
+    """The 169 towns (municipalities) at their centroids, keyed by lower-case town name."""
     with (SEED_DIR / "ct_towns.csv").open(newline="", encoding="utf-8") as handle:
         return {
             row["town"].lower(): Place(row["town"], float(row["latitude"]), float(row["longitude"]))
@@ -45,6 +48,12 @@ def towns() -> dict[str, Place]:
 def zip_place(postcode: str) -> Place | None:
     """The centroid and town of a Connecticut ZIP code (`06106` or `06106-1234`)."""
     return zip_codes().get((postcode or "").strip()[:5])
+
+
+def zip_towns(postcode: str) -> tuple[str, ...]:
+    """The Connecticut towns a ZIP code serves (none for a ZIP outside the state's table)."""
+    place = zip_place(postcode)
+    return place.towns if place else ()
 
 
 def town_place(town: str) -> Place | None:

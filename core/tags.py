@@ -1,7 +1,7 @@
 """Filter tags: what a service can be filtered by, written as opaque words into its search row.
 
 Every list filter that names a value (status, category and every category above it, taxonomy,
-town or statewide coverage, language, organization, program) becomes one tag word per value,
+town, statewide or unstated coverage, language, organization, program) becomes one tag word per value,
 indexed beside the service's text. A filter is then a full-text condition like any other:
 `(tag a OR tag b) AND tag c`, answered from the same index as the search words (FTS5 on
 SQLite, a GIN-indexed tsvector on PostgreSQL), with no join, no recursive query over the
@@ -22,6 +22,7 @@ TERM = "term"
 TAXONOMY = "taxonomy"
 TOWN = "town"
 STATEWIDE = "statewide"
+AREA_UNSTATED = "area-unstated"  # no service area names a town or is statewide
 LANGUAGE = "language"
 ORGANIZATION = "organization"
 PROGRAM = "program"
@@ -54,8 +55,12 @@ def service_tags(
         words.add(tag(PROGRAM, program_id))
     words.update(tag(TERM, term_id) for term_id in term_ids)
     words.update(tag(TAXONOMY, taxonomy_id) for taxonomy_id in taxonomy_ids)
+    towns = list(towns)
     words.update(tag(TOWN, town) for town in towns)
     if statewide:
         words.add(tag(STATEWIDE))
+    elif not towns:
+        # Silence is not exclusion: a service that states no area is kept by a town or ZIP filter.
+        words.add(tag(AREA_UNSTATED))
     words.update(tag(LANGUAGE, code) for code in languages if code)
     return " ".join(sorted(words))

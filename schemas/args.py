@@ -124,13 +124,14 @@ class ServiceFilterArgs(HSDSListArgs):
     town = fields.List(
         QueryText(validate=validate.Length(min=1, max=100)),
         load_default=list,
-        metadata={"description": "A Connecticut town: services whose service area covers it (statewide ones do)."},
+        metadata={"description": "A Connecticut town (one of the 169): services whose service area covers it, statewide ones, "
+            "and those that state no service area."},
     )
     postcode = fields.List(
         fields.String(validate=validate.Regexp(r"^\d{5}(-\d{4})?$", error="Use a 5-digit ZIP code.")),
         load_default=list,
         metadata={
-            "description": "A ZIP code: services whose service area covers its town; with `proximity` or "
+            "description": "A ZIP code: services that cover a town it serves (as `town`); with `proximity` or "
             "`sort=distance`, the point to measure from."
         },
     )

@@ -5,7 +5,7 @@ rather than silently lost.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from schemas.text import SafeEmail, SafeText, SafeURL, StrictBoolean
 
@@ -151,6 +151,12 @@ class ReferralContactPointIn(Schema):
     audience = SafeText(required=True, validate=validate.OneOf(CONTACT_AUDIENCES))
     purpose = SafeText(required=True, validate=validate.OneOf(CONTACT_PURPOSES))
     instructions = Text(2000)
+    sources = Provenance()  # the pages that give this contact point (seed data); not stored
+
+    @post_load
+    def without_provenance(self, data, **kwargs):
+        data.pop("sources", None)
+        return data
 
 
 class ServiceIn(Schema):
@@ -171,6 +177,7 @@ class ServiceIn(Schema):
     maximum_age = fields.Float(validate=validate.Range(min=0, max=130))
     alert = Text(2000)
     accepts_referrals = StrictBoolean(load_default=False)
+    accepts_referrals_sources = Provenance()  # what says the program takes electronic referrals; not stored
     categories = fields.List(Text(128), load_default=list)
     service_areas = fields.List(fields.Nested(ServiceAreaIn), load_default=list)
     phones = fields.List(fields.Nested(PhoneIn), load_default=list)

@@ -21,7 +21,12 @@ from api.cli import load_directory
 from api.config import TestConfig
 from api.extensions import db
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared"
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+# Everything the tests read is inside the project: the HSDS 3.0 files (CC BY-SA 4.0) and the
+# hospital's pages the seed cites. Nothing outside the repository is read.
+REFERENCE = ROOT / "reference"
+HSDS_REFERENCE = REFERENCE / "hsds-3.0"
+PAGES = ROOT / "seed_data" / "sources"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ENGINES = ["sqlite", "postgresql"]
@@ -95,8 +100,8 @@ class PostgresTemplates:
 
 
 def pytest_sessionstart(session):
-    if not (SHARED / "hsds-3.0").is_dir() or not (SHARED / "seeds").is_dir():
-        pytest.exit(f"{SHARED} (the HSDS 3.0 schemas and the hospital's pages) must sit beside the project.", returncode=1)
+    if not (HSDS_REFERENCE / "schema").is_dir() or not any(PAGES.glob("*.txt")):
+        pytest.exit(f"{HSDS_REFERENCE} and {PAGES} (the HSDS 3.0 files and the hospital's pages) are missing.", returncode=1)
 
 
 @pytest.fixture(scope="session")
@@ -189,3 +194,30 @@ def loopback_webhooks(request):
     WEBHOOK_ALLOW_PRIVATE_NETWORKS and WEBHOOK_ALLOW_HTTP are for tests and closed networks)."""
     if "app" in request.fixturenames:
         request.getfixturevalue("app").config.update(WEBHOOK_ALLOW_PRIVATE_NETWORKS=True, WEBHOOK_ALLOW_HTTP=True)
+
+
+# Referrals: no page says any service takes electronic referrals, so the seed turns them off
+# everywhere. A test that sends referrals turns them on for its service first, in its own
+# database, as the program's staff would.
+REFERRAL_SERVICE_ID = "abfe9b77-37de-537c-9f69-3fd3da4671f2"  # Help Me Grow Connecticut
+
+
+def accept_referrals(session, *service_ids) -> None:
+    """Turn on `accepts_referrals` for these services (default: Help Me Grow Connecticut).
+    The caller commits."""
+    from sqlalchemy import update
+
+    from models import Service
+
+    ids = [uuid.UUID(str(service_id)) for service_id in service_ids or (REFERRAL_SERVICE_ID,)]
+    session.execute(update(Service).where(Service.id.in_(ids)).values(accepts_referrals=True))
+
+
+@pytest.fixture
+def referrals_on(app) -> str:
+    """Help Me Grow Connecticut takes electronic referrals in this test's database: its id."""
+    with app.app_context():
+        accept_referrals(db.session)
+        db.session.commit()
+        db.session.remove()
+    return REFERRAL_SERVICE_ID

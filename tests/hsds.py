@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-HSDS = Path(__file__).resolve().parents[1].parent / "shared" / "hsds-3.0" / "schema"
+HSDS = Path(__file__).resolve().parents[1] / "reference" / "hsds-3.0" / "schema"
 SEED = Path(__file__).resolve().parents[1] / "seed_data"
 
 

@@ -25,6 +25,7 @@ from api.extensions import db
 from core import clients, curation
 from schemas.inputs import ServiceIn
 from tests.api.test_referrals import body
+from tests.conftest import accept_referrals
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
@@ -137,6 +138,7 @@ def test_a_directory_write_is_seen_through_every_instance_at_once(deployment):
 def test_an_idempotency_key_holds_across_instances(deployment):
     a, b, admin = deployment
     with admin.app_context():
+        accept_referrals(db.session)
         key = clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []).key
         db.session.commit()
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"visit-{uuid.uuid4()}"}

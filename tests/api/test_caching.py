@@ -151,7 +151,7 @@ def test_saving_an_unchanged_record_or_rolling_back_keeps_the_caches(app, client
     assert client.get("/services", headers={"If-None-Match": etag}).status_code == 304
 
 
-def test_referral_traffic_leaves_the_directory_caches_alone(app, client):
+def test_referral_traffic_leaves_the_directory_caches_alone(app, client, referrals_on):
     with app.app_context():
         key = clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []).key
         db.session.commit()
@@ -165,7 +165,7 @@ def test_referral_traffic_leaves_the_directory_caches_alone(app, client):
     assert client.get("/services", headers={"If-None-Match": etag}).status_code == 304
 
 
-def test_referral_data_is_never_cached(app, client):
+def test_referral_data_is_never_cached(app, client, referrals_on):
     with app.app_context():
         key = clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []).key
         db.session.commit()

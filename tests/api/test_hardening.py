@@ -18,6 +18,7 @@ from api.extensions import db
 from core import clients
 from models import Referral
 from tests.api.test_referrals import auth, body
+from tests.conftest import accept_referrals
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -27,7 +28,9 @@ SECURITY_HEADERS = {
 
 
 def make_keys(app, *names: str) -> dict[str, str]:
+    """Keys of partners that submit referrals; Help Me Grow Connecticut takes them."""
     with app.app_context():
+        accept_referrals(db.session)
         made = {name: clients.create_client(db.session, f"Agency {name}", ["referrals:submit"], []) for name in names}
         db.session.commit()
         return {name: new.key for name, new in made.items()}

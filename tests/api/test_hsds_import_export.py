@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 
 from core.hsds_package import describe_package
-from tests.conftest import SHARED
+from tests.conftest import HSDS_REFERENCE
 from tests.hsds import partner_service_record
 
-EXAMPLES = SHARED / "hsds-3.0" / "examples" / "csv"
+EXAMPLES = HSDS_REFERENCE / "examples" / "csv"
 EXAMPLE_TAXONOMY = "5c4d79d7-cc55-470e-9f1f-8cad074e4892"
 EXAMPLE_SERVICE = "ac148810-d857-441c-9679-408f346de14b"
 

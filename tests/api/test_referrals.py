@@ -55,9 +55,9 @@ def body(**changes) -> dict:
 
 
 @pytest.fixture
-def keys(app):
+def keys(app, referrals_on):
     """Keys of a partner (sender), the Help Me Grow program (receiver), another partner,
-    and an administrator."""
+    and an administrator; Help Me Grow Connecticut takes referrals."""
     with app.app_context():
         made = {
             "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
@@ -159,7 +159,9 @@ def test_service_must_take_referrals(app, client, keys):
 def test_child_outside_the_age_range_is_refused_with_a_reason(app, client, keys):
     service = {k: v for k, v in SERVICES["Help Me Grow Connecticut"].items() if k != "sources"}
     with app.app_context():
-        curation.save_service(db.session, ServiceIn().load({**service, "minimum_age": 0, "maximum_age": 5}))
+        curation.save_service(
+            db.session, ServiceIn().load({**service, "minimum_age": 0, "maximum_age": 5, "accepts_referrals": True})
+        )
         db.session.commit()
     teen = {"given_name": "A", "family_name": "B", "birth_date": (date.today() - timedelta(days=365 * 12)).isoformat(), "town": "Hartford"}
     response = submit(client, keys, child=teen)

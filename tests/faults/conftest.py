@@ -29,7 +29,7 @@ from api import create_app
 from api.config import TEST_DATA_ENCRYPTION_KEY, TestConfig
 from api.extensions import db
 from core import clients
-from tests.conftest import _database
+from tests.conftest import _database, accept_referrals
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -179,8 +179,10 @@ def database_session(database_url: str) -> Iterator[Session]:
 
 
 def make_keys(database_url: str) -> dict[str, str]:
-    """Keys of a partner that submits referrals and of the Help Me Grow program's staff."""
+    """Keys of a partner that submits referrals and of the Help Me Grow program's staff
+    (Help Me Grow Connecticut takes referrals)."""
     with database_session(database_url) as session:
+        accept_referrals(session)
         made = {
             "sender": clients.create_client(session, "Hartford Pediatrics", ["referrals:submit"], []),
             "receiver": clients.create_client(session, "Help Me Grow staff", ["referrals:manage"], ["help-me-grow"]),
