@@ -59,3 +59,48 @@ def documented(blp, *codes: tuple[int, str]):
         return blp.doc(security=BEARER)(view)
 
     return decorator
+
+
+def keyed(blp, *scopes: str, errors: tuple[tuple[int, str], ...] = ()):
+    """Declare a keyed operation once, on its view: the scopes it needs (enforced: 401, 403;
+    the client is `g.client`) and its OpenAPI security entry and errors. The operation is also
+    found by `keyed_operations`, from which its per-client rate-limit budget, its CORS policy
+    (configured origins only) and `Cache-Control: no-store` follow."""
+
+    def decorator(view):
+        view = documented(blp, *errors)(require(*scopes)(view))
+        view.occh_scopes = scopes
+        return view
+
+    return decorator
+
+
+def keyed_operations(app) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(endpoint, HTTP method) -> scopes of every operation declared with `keyed`."""
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for endpoint, function in app.view_functions.items():
+        view_class = getattr(function, "view_class", None)
+        candidates = (
+            [(method, getattr(view_class, method.lower(), None)) for method in (view_class.methods or ())]
+            if view_class is not None else [(method, function) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+        )
+        for method, view in candidates:
+            scopes = getattr(view, "occh_scopes", None)
+            if scopes:
+                found[(endpoint, method)] = scopes
+    return found
+
+
+def keyed_rules(app) -> list[str]:
+    """The URL rules whose every operation is keyed, as regular expressions (for CORS, which
+    goes by path: a path that also has a public read keeps the public policy)."""
+    import re
+
+    operations = keyed_operations(app)
+    rules = set()
+    for rule in app.url_map.iter_rules():
+        methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        if methods and all((rule.endpoint, method) in operations for method in methods):
+            pattern = re.sub(r"<[^>]+>", "[^/]+", rule.rule)
+            rules.add("^" + pattern + "$")
+    return sorted(rules)

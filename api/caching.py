@@ -254,6 +254,8 @@ def add_cache_headers(response: Response) -> Response:
     """After the view: the validators and Cache-Control of a public read; keep a fresh 200."""
     state: Cacheable | None = g.get("occh_cacheable")
     if state is None:
+        if request.endpoint is not None and is_keyed():
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
     if response.status_code not in (200, 304):
         # An error (a 404 for an id an import may add) must not outlive the next write in a cache.
@@ -265,7 +267,13 @@ def add_cache_headers(response: Response) -> Response:
         response.close()  # a stream not sent lets go of its cursor
         response = not_modified_response()
     max_age = current_app.config["CACHE_MAX_AGE"]
-    response.set_etag(state.etag)
+    # A record with a version of its own (a service) carries that as its ETag, for If-Match.
+    record_etag = g.get("record_etag") or (response.headers.get("X-Record-Version") if state.hit else None)
+    response.headers.pop("X-Record-Version", None)
+    if record_etag and response.status_code == 200 and request.if_none_match.contains(record_etag):
+        response.close()
+        response = not_modified_response()
+    response.set_etag(record_etag or state.etag)
     response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "public, no-cache"
     modified = last_modified(state.version)
     if modified is not None:
@@ -281,6 +289,8 @@ def keep(state: Cacheable, response: Response) -> None:
     if len(body) > current_app.config["RESULT_CACHE_MAX_BYTES"]:
         return
     headers = [(key, value) for key, value in response.headers.items() if key.lower() not in UNSTORED_HEADERS]
+    if g.get("record_etag"):
+        headers.append(("X-Record-Version", g.record_etag))
     cache.put(state.digest, state.version.tag, CachedAnswer(headers, body))
 
 

@@ -66,6 +66,8 @@ class Config:
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
         # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
         self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
+        # A capacity status older than this many days is served as unknown.
+        self.CAPACITY_STALE_DAYS = _int("CAPACITY_STALE_DAYS", 30)
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:

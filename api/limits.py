@@ -144,7 +144,8 @@ def is_keyed() -> bool:
     if request.method == "OPTIONS":
         return False
     return (
-        request.blueprint in KEYED_BLUEPRINTS or request.endpoint in KEYED_ENDPOINTS or request.method in WRITE_METHODS
+        (request.endpoint, request.method) in current_app.extensions.get("occh_keyed", ())  # api.auth.keyed
+        or request.blueprint in KEYED_BLUEPRINTS or request.endpoint in KEYED_ENDPOINTS or request.method in WRITE_METHODS
     )
 
 
