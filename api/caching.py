@@ -195,7 +195,9 @@ def request_digest(version: directory_version.Version) -> str:
     """What the body of a public read depends on: data version, release, origin, path, query."""
     query = urlencode(list(request.args.items(multi=True)))
     origin = f"{request.scheme}://{request.host}{request.root_path}"
-    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query))
+    # The day too: a capacity status goes stale (is served as unknown) with time, not with a write.
+    today = datetime.now(timezone.utc).date().isoformat()
+    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, today))
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
