@@ -71,6 +71,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.assets)
     app.extensions["occh_keyed"] = keyed_operations(app)
+    app.extensions["occh_keyed_paths"] = [__import__("re").compile(rule) for rule in keyed_rules(app)]
     from core import editing
 
     editing.settings["capacity_stale_days"] = app.config["CAPACITY_STALE_DAYS"]
@@ -79,12 +80,8 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         app,
         # Referral data only to the configured origins; the public directory to any.
         resources={
-            # Every operation declared with api.auth.keyed, then the routes listed here.
+            # Every path whose operations all need a key (declared with api.auth.require).
             **{rule: private for rule in keyed_rules(app)},
-            r"/referrals.*": private,
-            r"/webhooks.*": private,
-            r"/fhir/(ServiceRequest|Task)\b.*": private,
-            r"/fhir/?$": private,
             r"/.*": {"origins": "*", "send_wildcard": True},
         },
         expose_headers=["Location", "ETag", "Link"],

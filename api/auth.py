@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, request
-from flask_smorest import abort
+from flask_smorest import Blueprint, abort
 
 from api.extensions import db
 from core.clients import authenticate
@@ -31,7 +31,12 @@ def current_client() -> ApiClient:
 
 
 def require(*scopes: str):
-    """Let the request through when its key has one of `scopes`; the client is `g.client`."""
+    """Let the request through when its key has one of `scopes`; the client is `g.client`.
+
+    This is a keyed operation's one declaration: it enforces the scope, documents the bearer
+    security, and marks the view (`occh_scopes`), from which `keyed_operations` finds it: its
+    per-client rate-limit budget (api.limits), its CORS policy (configured origins only,
+    api.create_app) and `Cache-Control: no-store` (api.caching) follow."""
 
     def decorator(view):
         @wraps(view)
@@ -42,6 +47,8 @@ def require(*scopes: str):
             g.client = client
             return view(*args, **kwargs)
 
+        wrapper = Blueprint.doc(security=BEARER)(wrapper)
+        wrapper.occh_scopes = scopes
         return wrapper
 
     return decorator
@@ -68,9 +75,7 @@ def keyed(blp, *scopes: str, errors: tuple[tuple[int, str], ...] = ()):
     (configured origins only) and `Cache-Control: no-store` follow."""
 
     def decorator(view):
-        view = documented(blp, *errors)(require(*scopes)(view))
-        view.occh_scopes = scopes
-        return view
+        return documented(blp, *errors)(require(*scopes)(view))
 
     return decorator
 
@@ -89,6 +94,11 @@ def keyed_operations(app) -> dict[tuple[str, str], tuple[str, ...]]:
             if scopes:
                 found[(endpoint, method)] = scopes
     return found
+
+
+def keyed_path(app, path: str) -> bool:
+    """Whether a path that matched no route (a 404 or 405) lies under a keyed route."""
+    return any(pattern.match(path) for pattern in app.extensions.get("occh_keyed_paths", ()))
 
 
 def keyed_rules(app) -> list[str]:

@@ -157,7 +157,7 @@ class ServiceById(MethodView):
         how: channel, value, the audience served and the purpose.
         """
         service = directory.get_service(session(), service_id)
-        g.record_etag = editing.record_etag(service)
+        g.record_etag = editing.record_etag(dump(service))
         return service
 
     @keyed(blp, *WRITERS, errors=WRITE_ERRORS)
@@ -223,7 +223,7 @@ def written(service, status: int = 200):
     """Commit, then answer the record as a read would, with its new ETag."""
     session().commit()
     record = directory.get_service(session(), service.id)
-    return record, status, {"ETag": f'"{editing.record_etag(record)}"', "Cache-Control": "no-store"}
+    return record, status, {"ETag": f'"{editing.record_etag(dump(record))}"', "Cache-Control": "no-store"}
 
 
 @blp.route("/<uuid:service_id>/history")
@@ -237,7 +237,7 @@ class ServiceHistory(MethodView):
 
 @blp.route("/<uuid:service_id>/verify")
 class ServiceVerify(MethodView):
-    @keyed(blp, *WRITERS, errors=WRITE_ERRORS[:2] + WRITE_ERRORS[3:])
+    @keyed(blp, *WRITERS, errors=WRITE_ERRORS)
     @blp.arguments(VerifyIn)
     @blp.doc(parameters=[IF_MATCH])
     @blp.response(200, ServiceSchema, headers=ETAG)
@@ -247,7 +247,7 @@ class ServiceVerify(MethodView):
         Sets HSDS `assured_date` (today) and `assurer_email` (the key's contact e-mail), with
         an optional `note` in the history; changes nothing else.
         """
-        service = editing.verify_service(session(), g.client, service_id, if_match(), data.get("note"))
+        service = editing.verify_service(session(), g.client, service_id, if_match(), data.get("note"), dump)
         return written(service)
 
 
@@ -266,5 +266,5 @@ class ServiceCapacity(MethodView):
         after CAPACITY_STALE_DAYS without an update the status is served as `unknown`. At
         `no-capacity` referrals are refused; at `waitlist` they are accepted onto the waitlist.
         """
-        service = editing.set_capacity(session(), g.client, service_id, if_match(), data)
+        service = editing.set_capacity(session(), g.client, service_id, if_match(), data, dump)
         return written(service)

@@ -352,10 +352,8 @@ def _service_records(session: Session, ids: list[uuid.UUID], full: bool, minimal
     return service_rows(session, ids)
 
 
-# The record's own version and its capacity columns are not list fields (capacities: the full record).
-SERVICE_COLUMNS = [
-    column for column in Service.__table__.columns if column.key != "version" and not column.key.startswith("capacity_")
-]
+# The capacity columns are not list fields (`capacities` is in the full record).
+SERVICE_COLUMNS = [column for column in Service.__table__.columns if not column.key.startswith("capacity_")]
 ORGANIZATION_BRIEF = ["id", "name", "alternate_name", "description", "email", "website", "parent_organization_id"]
 PROGRAM_BRIEF = ["id", "organization_id", "name", "alternate_name", "description", "slug"]
 

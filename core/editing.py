@@ -7,7 +7,7 @@ Every write here:
   back, so nothing changes;
 - names the version it changes (`if_match`, the record's ETag): none is PreconditionRequired,
   an older one PreconditionFailed;
-- bumps the record's own version, is reindexed for search before it returns, writes one
+- gives the record a new ETag (a digest of what it shows), is reindexed for search before it returns, writes one
   RecordHistory row (who, when, each field from and to), and changes the data version
   (core.directory_version notices the ORM and Core writes of the transaction).
 
@@ -17,6 +17,7 @@ its own programs (and what hangs on them). The caller owns the transaction.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
@@ -48,7 +49,7 @@ from models.vocab import CAPACITY_STATUSES
 ADMIN, WRITE = "directory:admin", "directory:write"
 # Fields of a service record the server keeps: sent back in a PUT or PATCH they are ignored.
 SERVER_FIELDS = (
-    "last_modified", "assured_date", "assurer_email", "capacities", "distance", "organization", "program", "version",
+    "last_modified", "assured_date", "assurer_email", "capacities", "distance", "organization", "program",
 )
 # Not compared in a record's history (they change with every write).
 UNTRACKED = ("last_modified",)
@@ -64,18 +65,20 @@ settings = {"capacity_stale_days": 30}
 # --------------------------------------------------------------------------- versions and access
 
 
-def record_etag(service: Service) -> str:
-    """The strong ETag of a service record: its id and its own version."""
-    return hashlib.sha256(f"service:{service.id}:{service.version}".encode()).hexdigest()[:32]
+def record_etag(record: dict) -> str:
+    """The strong ETag of a record: a digest of its representation (as `GET` answers it), so
+    any change that shows, by any writer (an import too), gives it a new ETag."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def check_version(service: Service, if_match: list[str] | None) -> None:
-    """`if_match`: the entity tags of the request's If-Match (None when it has none)."""
+def check_version(record: dict, if_match: list[str] | None) -> None:
+    """`record`: the record as it is now; `if_match`: the entity tags of the request's
+    If-Match (None when it has none)."""
     if if_match is None:
         raise PreconditionRequired(
             "Send the record's ETag in If-Match (read the record first), so that no one else's change is overwritten."
         )
-    if "*" not in if_match and record_etag(service) not in if_match:
+    if "*" not in if_match and record_etag(record) not in if_match:
         raise PreconditionFailed("The record changed since you read it; read it again and retry.")
 
 
@@ -275,7 +278,6 @@ def _after_write(session: Session, client: ApiClient, service_id: uuid.UUID, bef
     service = session.get(Service, service_id)
     changes = changes_between(before, serialize(service))
     if changes:
-        service.version = (service.version or 0) + 1 if before is not None else 1
         service.last_modified = utcnow()
         _history(session, client, service_id, action, changes)
         session.flush()
@@ -303,8 +305,8 @@ def replace_service(session: Session, client: ApiClient, service_id: uuid.UUID, 
                     serialize: Serializer, action: str = "replace") -> Service:
     """Replace a service with a full record: what it no longer lists is removed."""
     service = editable_service(session, client, service_id)
-    check_version(service, if_match)
     before = serialize(service)
+    check_version(before, if_match)
     record = _prepared(record, service_id)
     _write(session, client, service_id, record, exists=True)
     service, _ = _after_write(session, client, service_id, before, serialize, action)
@@ -315,7 +317,7 @@ def patch_service(session: Session, client: ApiClient, service_id: uuid.UUID, pa
                   serialize: Serializer) -> Service:
     """Change a service by a JSON Merge Patch of its record (RFC 7396)."""
     service = editable_service(session, client, service_id)
-    check_version(service, if_match)
+    check_version(serialize(service), if_match)
     if not isinstance(patch, dict):
         raise InvalidData("A merge patch of a record is a JSON object.", {"json": ["Not a JSON object."]})
     current = {key: value for key, value in serialize(service).items() if key not in SERVER_FIELDS}
@@ -325,7 +327,8 @@ def patch_service(session: Session, client: ApiClient, service_id: uuid.UUID, pa
 def retire_service(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, serialize: Serializer) -> Service:
     """Mark a service inactive; refused while referrals to it are open."""
     service = editable_service(session, client, service_id)
-    check_version(service, if_match)
+    before = serialize(service)
+    check_version(before, if_match)
     open_count = session.scalar(
         select(func.count(Referral.id)).where(Referral.service_id == service_id, Referral.status.in_(OPEN_REFERRALS))
     )
@@ -334,7 +337,6 @@ def retire_service(session: Session, client: ApiClient, service_id: uuid.UUID, i
             f"The service has {open_count} open referral{'s' if open_count != 1 else ''}; close them first.",
             {"open_referrals": open_count},
         )
-    before = serialize(service)
     service.status = "inactive"
     service, _ = _after_write(session, client, service_id, before, serialize, "delete")
     return service
@@ -344,10 +346,10 @@ def retire_service(session: Session, client: ApiClient, service_id: uuid.UUID, i
 
 
 def verify_service(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, note: str | None,
-                   today: date | None = None) -> Service:
+                   serialize: Serializer, today: date | None = None) -> Service:
     """A person checked the whole record today: HSDS assured_date and assurer_email, nothing else."""
     service = editable_service(session, client, service_id)
-    check_version(service, if_match)
+    check_version(serialize(service), if_match)
     today = today or utcnow().date()
     changes = changes_between(
         {"assured_date": _iso(service.assured_date), "assurer_email": service.assurer_email},
@@ -355,7 +357,6 @@ def verify_service(session: Session, client: ApiClient, service_id: uuid.UUID, i
     )
     service.assured_date = today
     service.assurer_email = client.email
-    service.version = (service.version or 0) + 1
     _history(session, client, service_id, "verify", changes, note)
     session.flush()
     return service
@@ -384,10 +385,11 @@ CAPACITY_FIELDS = {
 }
 
 
-def set_capacity(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, data: dict) -> Service:
+def set_capacity(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, data: dict,
+                 serialize: Serializer) -> Service:
     """Set a service's availability: an SDOH capacity status, optional counts and an expected wait."""
     service = editable_service(session, client, service_id)
-    check_version(service, if_match)
+    check_version(serialize(service), if_match)
     errors: dict[str, list[str]] = {}
     if data.get("status") not in CAPACITY_STATUSES:
         errors["status"] = [f"One of: {', '.join(CAPACITY_STATUSES)}."]
@@ -402,7 +404,6 @@ def set_capacity(session: Session, client: ApiClient, service_id: uuid.UUID, if_
     for name, column in CAPACITY_FIELDS.items():
         setattr(service, column, data.get(name))
     service.capacity_updated = utcnow()
-    service.version = (service.version or 0) + 1
     after = {name: getattr(service, column) for name, column in CAPACITY_FIELDS.items()}
     _history(session, client, service_id, "capacity", changes_between({"capacity": before}, {"capacity": after}))
     session.flush()

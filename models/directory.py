@@ -85,8 +85,6 @@ class Service(Base):
     # HSDS 3.0: when a person last checked the whole record, and who (models.curation).
     assured_date: Mapped[Optional[date]] = mapped_column(Date, index=True)
     assurer_email: Mapped[Optional[str]] = mapped_column(String(255))
-    # The record's own version, for its ETag (If-Match on writes).
-    version: Mapped[int] = mapped_column(Integer, default=1)
     # Availability (HSDS 3.1 service_capacity; the status is an SDOH capacity code).
     capacity_status: Mapped[Optional[str]] = mapped_column(String(40))
     capacity_available: Mapped[Optional[float]] = mapped_column(Float)

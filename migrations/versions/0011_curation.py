@@ -1,4 +1,4 @@
-"""Curation: record versions, verification, capacity, write history, client e-mail
+"""Curation: verification, capacity, write history, client e-mail
 
 Revision ID: 0011_curation
 Revises: 0007
@@ -17,7 +17,6 @@ def upgrade():
     with op.batch_alter_table('service') as batch_op:
         batch_op.add_column(sa.Column('assured_date', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('assurer_email', sa.String(length=255), nullable=True))
-        batch_op.add_column(sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
         batch_op.add_column(sa.Column('capacity_status', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('capacity_available', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('capacity_maximum', sa.Float(), nullable=True))
@@ -52,6 +51,6 @@ def downgrade():
     with op.batch_alter_table('service') as batch_op:
         batch_op.drop_index('ix_service_assured_date')
         for name in ('capacity_updated', 'capacity_description', 'capacity_wait_days', 'capacity_unit',
-                     'capacity_maximum', 'capacity_available', 'capacity_status', 'version', 'assurer_email',
+                     'capacity_maximum', 'capacity_available', 'capacity_status', 'assurer_email',
                      'assured_date'):
             batch_op.drop_column(name)
