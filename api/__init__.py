@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from api.auth import keyed_operations, keyed_rules
 from api.caching import CachingDocPlugin, init_caching
 from api.config import Config
 from api.errors import register_error_handlers
@@ -72,20 +73,6 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", prepare_sqlite_connection)
     migrate.init_app(app, db, directory=str(ROOT_PATH / "migrations"), render_as_batch=True)
-    private = {"origins": app.config["CORS_ORIGINS"], "send_wildcard": False, "vary_header": True}
-    cors.init_app(
-        app,
-        # Referral data only to the configured origins; the public directory to any.
-        resources={
-            r"/referrals.*": private,
-            r"/webhooks.*": private,
-            r"/fhir/(ServiceRequest|Task)\b.*": private,
-            r"/fhir/?$": private,
-            r"/.*": {"origins": "*", "send_wildcard": True},
-        },
-        expose_headers=["Location", "ETag", "Link"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
-    )
     api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin(), CachingDocPlugin()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.ma_plugin.converter.add_attribute_function(any_of_records)
@@ -118,6 +105,23 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     ):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.assets)
+    app.extensions["occh_keyed"] = keyed_operations(app)
+    app.extensions["occh_keyed_paths"] = [__import__("re").compile(rule) for rule in keyed_rules(app)]
+    from core import editing
+
+    editing.settings["capacity_stale_days"] = app.config["CAPACITY_STALE_DAYS"]
+    private = {"origins": app.config["CORS_ORIGINS"], "send_wildcard": False, "vary_header": True}
+    cors.init_app(
+        app,
+        # Referral data only to the configured origins; the public directory to any.
+        resources={
+            # Every path whose operations all need a key (declared with api.auth.require).
+            **{rule: private for rule in keyed_rules(app)},
+            r"/.*": {"origins": "*", "send_wildcard": True},
+        },
+        expose_headers=["Location", "ETag", "Link"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
+    )
 
     from api.cli import register_commands
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, request
-from flask_smorest import abort
+from flask_smorest import Blueprint, abort
 
 from api.extensions import db
 from core.clients import authenticate
@@ -31,7 +31,12 @@ def current_client() -> ApiClient:
 
 
 def require(*scopes: str):
-    """Let the request through when its key has one of `scopes`; the client is `g.client`."""
+    """Let the request through when its key has one of `scopes`; the client is `g.client`.
+
+    This is a keyed operation's one declaration: it enforces the scope, documents the bearer
+    security, and marks the view (`occh_scopes`), from which `keyed_operations` finds it: its
+    per-client rate-limit budget (api.limits), its CORS policy (configured origins only,
+    api.create_app) and `Cache-Control: no-store` (api.caching) follow."""
 
     def decorator(view):
         @wraps(view)
@@ -42,6 +47,8 @@ def require(*scopes: str):
             g.client = client
             return view(*args, **kwargs)
 
+        wrapper = Blueprint.doc(security=BEARER)(wrapper)
+        wrapper.occh_scopes = scopes
         return wrapper
 
     return decorator
@@ -59,3 +66,51 @@ def documented(blp, *codes: tuple[int, str]):
         return blp.doc(security=BEARER)(view)
 
     return decorator
+
+
+def keyed(blp, *scopes: str, errors: tuple[tuple[int, str], ...] = ()):
+    """Declare a keyed operation once, on its view: the scopes it needs (enforced: 401, 403;
+    the client is `g.client`) and its OpenAPI security entry and errors. The operation is also
+    found by `keyed_operations`, from which its per-client rate-limit budget, its CORS policy
+    (configured origins only) and `Cache-Control: no-store` follow."""
+
+    def decorator(view):
+        return documented(blp, *errors)(require(*scopes)(view))
+
+    return decorator
+
+
+def keyed_operations(app) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(endpoint, HTTP method) -> scopes of every operation declared with `keyed`."""
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for endpoint, function in app.view_functions.items():
+        view_class = getattr(function, "view_class", None)
+        candidates = (
+            [(method, getattr(view_class, method.lower(), None)) for method in (view_class.methods or ())]
+            if view_class is not None else [(method, function) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+        )
+        for method, view in candidates:
+            scopes = getattr(view, "occh_scopes", None)
+            if scopes:
+                found[(endpoint, method)] = scopes
+    return found
+
+
+def keyed_path(app, path: str) -> bool:
+    """Whether a path that matched no route (a 404 or 405) lies under a keyed route."""
+    return any(pattern.match(path) for pattern in app.extensions.get("occh_keyed_paths", ()))
+
+
+def keyed_rules(app) -> list[str]:
+    """The URL rules whose every operation is keyed, as regular expressions (for CORS, which
+    goes by path: a path that also has a public read keeps the public policy)."""
+    import re
+
+    operations = keyed_operations(app)
+    rules = set()
+    for rule in app.url_map.iter_rules():
+        methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        if methods and all((rule.endpoint, method) in operations for method in methods):
+            pattern = re.sub(r"<[^>]+>", "[^/]+", rule.rule)
+            rules.add("^" + pattern + "$")
+    return sorted(rules)

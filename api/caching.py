@@ -198,7 +198,9 @@ def request_digest(version: directory_version.Version) -> str:
     """What the body of a public read depends on: data version, release, origin, path, query."""
     query = urlencode(list(request.args.items(multi=True)))
     origin = f"{request.scheme}://{request.host}{request.root_path}"
-    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query))
+    # The day too: a capacity status goes stale (is served as unknown) with time, not with a write.
+    today = datetime.now(timezone.utc).date().isoformat()
+    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, today))
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
@@ -257,6 +259,8 @@ def add_cache_headers(response: Response) -> Response:
     """After the view: the validators and Cache-Control of a public read; keep a fresh 200."""
     state: Cacheable | None = g.get("occh_cacheable")
     if state is None:
+        if request.endpoint is not None and is_keyed():
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
     if response.status_code not in (200, 304):
         # An error (a 404 for an id an import may add) must not outlive the next write in a cache.
@@ -268,7 +272,13 @@ def add_cache_headers(response: Response) -> Response:
         response.close()  # a stream not sent lets go of its cursor
         response = not_modified_response()
     max_age = current_app.config["CACHE_MAX_AGE"]
-    response.set_etag(state.etag)
+    # A record with a version of its own (a service) carries that as its ETag, for If-Match.
+    record_etag = g.get("record_etag") or (response.headers.get("X-Record-Version") if state.hit else None)
+    response.headers.pop("X-Record-Version", None)
+    if record_etag and response.status_code == 200 and request.if_none_match.contains(record_etag):
+        response.close()
+        response = not_modified_response()
+    response.set_etag(record_etag or state.etag)
     response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "public, no-cache"
     modified = last_modified(state.version)
     if modified is not None:
@@ -284,6 +294,8 @@ def keep(state: Cacheable, response: Response) -> None:
     if len(body) > current_app.config["RESULT_CACHE_MAX_BYTES"]:
         return
     headers = [(key, value) for key, value in response.headers.items() if key.lower() not in UNSTORED_HEADERS]
+    if g.get("record_etag"):
+        headers.append(("X-Record-Version", g.record_etag))
     cache.put(state.digest, state.version.tag, CachedAnswer(headers, body))
 
 

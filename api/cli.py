@@ -89,10 +89,13 @@ hsds_cli = AppGroup("hsds", help="HSDS 3.0 import and export.")
 @click.option("--name", required=True, help="Who the key is for, e.g. 'Hartford Pediatrics'.")
 @click.option("--scopes", required=True, help="Comma-separated: referrals:submit, referrals:manage, directory:write.")
 @click.option("--program", "programs", multiple=True, help="Slug of a program this client manages (repeatable).")
-def create_client_command(name: str, scopes: str, programs: tuple[str, ...]) -> None:
+@click.option("--email", default=None, help="The client's contact e-mail (recorded as assurer_email when it verifies a service).")
+def create_client_command(name: str, scopes: str, programs: tuple[str, ...], email: str | None) -> None:
     """Create a client; its secret key is printed once, on the last line."""
     try:
-        new = clients.create_client(db.session, name, [s.strip() for s in scopes.split(",") if s.strip()], list(programs))
+        new = clients.create_client(
+            db.session, name, [s.strip() for s in scopes.split(",") if s.strip()], list(programs), email=email
+        )
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -172,6 +175,24 @@ def export_hsds_command(folder: Path) -> None:
     click.echo(f"Exported to {folder}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
+directory_cli = AppGroup("directory", help="Keeping the directory true.")
+
+
+@directory_cli.command("stale")
+@click.option("--days", type=click.IntRange(min=0), default=180, show_default=True, help="Not verified in this many days.")
+def stale_command(days: int) -> None:
+    """List the active services nobody has verified in DAYS days (never verified first)."""
+    from datetime import timedelta
+
+    from core import editing
+    from models import utcnow
+
+    found = editing.stale_services(db.session, utcnow().date() - timedelta(days=days))
+    for service in found:
+        click.echo(f"{service.id}  {service.assured_date.isoformat() if service.assured_date else 'never':10}  {service.name}")
+    click.echo(f"{len(found)} services not verified in {days} days.")
+
+
 referrals_cli = AppGroup("referrals", help="Erasing a family's data and the retention purge.")
 keys_cli = AppGroup("keys", help="Data encryption keys.")
 
@@ -219,6 +240,7 @@ def rotate_keys_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(directory_cli)
     app.cli.add_command(referrals_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(clients_cli)

@@ -84,6 +84,8 @@ class Config:
         self.DATA_ENCRYPTION_KEYS = _list("DATA_ENCRYPTION_KEYS")
         # `flask referrals purge` erases closed referrals last changed more than this many days ago.
         self.REFERRAL_RETENTION_DAYS = _int("REFERRAL_RETENTION_DAYS", 0)
+        # A capacity status older than this many days is served as unknown.
+        self.CAPACITY_STALE_DAYS = _int("CAPACITY_STALE_DAYS", 30)
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:

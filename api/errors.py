@@ -13,7 +13,7 @@ from flask import Flask, g, has_request_context, jsonify
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound, PreconditionFailed
+from core.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound, PreconditionFailed, PreconditionRequired
 
 log = logging.getLogger("occh.errors")
 
@@ -36,7 +36,7 @@ ERROR_NAMES = {
     503: "service_unavailable",
 }
 
-STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422, Forbidden: 403, PreconditionFailed: 412}
+STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422, Forbidden: 403, PreconditionFailed: 412, PreconditionRequired: 428}
 
 
 def error_body(status: int, message: str, errors: dict | None = None, name: str | None = None) -> dict:

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from api.auth import BEARER, require
 from api.common import QUERY, session
 from api.errors import STATUS_OF
+from api.limits import is_keyed
 from api.referrals import IDEMPOTENCY_KEY
 from core import directory, fhir, referrals
 from core.errors import DomainError, InvalidData, NotFound
@@ -111,7 +112,7 @@ def fhir_errors_outside_views(response):
 
 @blp.after_request
 def no_store_for_referrals(response):
-    if request.endpoint in KEYED_ENDPOINTS:
+    if is_keyed():
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
     return response
@@ -364,4 +365,3 @@ class Transaction(MethodView):
         return fhir_response(body)
 
 
-KEYED_ENDPOINTS = {f"fhir.{view.__name__}" for view in (ServiceRequestById, TaskById, Tasks, Transaction)}

@@ -29,9 +29,6 @@ from api.extensions import db
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-KEYED_BLUEPRINTS = frozenset({"referrals", "webhooks"})
-# Keyed reads of the FHIR blueprint (its directory reads are public).
-KEYED_ENDPOINTS = frozenset({"fhir.ServiceRequestById", "fhir.TaskById", "fhir.Tasks", "fhir.Transaction"})
 PROBES = frozenset({"/healthz", "/readyz"})
 JSON_TYPE = re.compile(r"^application/(?:[a-z0-9.+-]+\+)?json$")
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -140,12 +137,18 @@ def is_probe() -> bool:
 
 
 def is_keyed() -> bool:
-    """Referral and webhook routes (also as FHIR resources) and every write are counted per API client."""
+    """Keyed routes (referrals, webhooks, FHIR ServiceRequest/Task, directory writes: every view
+    declared with api.auth.require) and every write are counted per API client."""
     if request.method == "OPTIONS":
         return False
-    return (
-        request.blueprint in KEYED_BLUEPRINTS or request.endpoint in KEYED_ENDPOINTS or request.method in WRITE_METHODS
-    )
+    if request.method in WRITE_METHODS:
+        return True
+    if request.endpoint is None:  # no route matched: keyed when the path is a keyed route's
+        from api.auth import keyed_path
+
+        return keyed_path(current_app, request.path)
+    # Declared on the view, with api.auth.require (or api.auth.keyed).
+    return (request.endpoint, request.method) in current_app.extensions.get("occh_keyed", ())
 
 
 def retry_after(limit: RequestLimit) -> int:

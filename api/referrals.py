@@ -5,6 +5,7 @@ appear in logs; CORS is allowed only from the origins in `CORS_ORIGINS`.
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -112,13 +113,24 @@ class Referrals(MethodView):
         Send an `Idempotency-Key` header (any unique string, e.g. a UUID): a retry with the
         same key and body returns the same referral and creates nothing; the same key with
         another body is a 409. The service must be active and accept referrals, and the child
-        must be within its age range. Answers 201 with the referral and its `Location`.
+        must be within its age range; a service at `no-capacity` refuses it (422). At `waitlist`
+        the answer carries `service_capacity: "waitlist"`. Answers 201 with the referral and its `Location`.
         """
         key = request.headers.get("Idempotency-Key", "")
         if not IDEMPOTENCY_KEY.fullmatch(key):
             abort(428, message="Send an Idempotency-Key header of 1 to 255 printable characters.")
         submitted = referrals.submit_referral(session(), g.client, data, key)
-        return referral_response(submitted.referral, 201)
+        response = referral_response(submitted.referral, 201)
+        from core import editing
+        from models import Service
+
+        capacity = editing.capacity_status(session().get(Service, submitted.referral.service_id))
+        if capacity == "waitlist":
+            body = response.get_json()
+            body["service_capacity"] = "waitlist"
+            body["message"] = "The service has a waitlist: the referral is accepted onto it."
+            response.set_data(json.dumps(body))
+        return response
 
 
 @blp.route("/<uuid:referral_id>")

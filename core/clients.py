@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from models import ApiClient, ApiClientProgram, Program, utcnow
 from models.vocab import SCOPES
 
 
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -29,7 +33,11 @@ class NewClient:
     key: str
 
 
-def create_client(session: Session, name: str, scopes: list[str], program_slugs: list[str]) -> NewClient:
+def create_client(
+    session: Session, name: str, scopes: list[str], program_slugs: list[str], email: str | None = None
+) -> NewClient:
+    if email is not None and not EMAIL.fullmatch(email):
+        raise InvalidData("The contact e-mail is not an e-mail address.", {"email": ["Not an e-mail address."]})
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise InvalidData(f"Scopes must be among: {', '.join(SCOPES)}.", {"scopes": ["Unknown or missing scope."]})
@@ -43,7 +51,7 @@ def create_client(session: Session, name: str, scopes: list[str], program_slugs:
         raise InvalidData("referrals:manage needs at least one --program.", {"program": ["Required for referrals:manage."]})
     prefix = secrets.token_hex(6)
     key = f"occh_{prefix}_{secrets.token_urlsafe(32)}"
-    client = ApiClient(name=name, key_prefix=prefix, key_hash=_hash(key), scopes=" ".join(sorted(set(scopes))))
+    client = ApiClient(name=name, key_prefix=prefix, key_hash=_hash(key), scopes=" ".join(sorted(set(scopes))), email=email)
     client.programs = [ApiClientProgram(program_id=p.id) for p in programs]
     session.add(client)
     session.flush()

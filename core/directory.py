@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
@@ -64,6 +64,9 @@ class ServiceFilters:
     towns: list[str] = field(default_factory=list)
     postcodes: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+    verified_before: date | None = None  # nobody verified it on or after this day
+    accepting_new: bool | None = None  # a fresh capacity status that takes new clients (or not)
+    capacity_stale_days: int = 30
 
 
 @dataclass
@@ -186,6 +189,16 @@ def row_conditions(query: ServiceQuery, radius: bool = True) -> list:
     conditions = []
     if f.modified_after is not None:
         conditions.append(Service.last_modified >= f.modified_after)
+    if f.verified_before is not None:
+        conditions.append(or_(Service.assured_date.is_(None), Service.assured_date < f.verified_before))
+    if f.accepting_new is not None:
+        from core.editing import ACCEPTING_NEW, fresh_capacity_condition
+
+        taking = fresh_capacity_condition(ACCEPTING_NEW, f.capacity_stale_days)
+        conditions.append(
+            taking if f.accepting_new
+            else or_(Service.capacity_status.is_(None), Service.capacity_updated.is_(None), ~taking)
+        )
     if f.ages:
         conditions.append(
             or_(
@@ -341,7 +354,8 @@ def _service_records(session: Session, ids: list[uuid.UUID], full: bool, minimal
     return service_rows(session, ids)
 
 
-SERVICE_COLUMNS = [column for column in Service.__table__.columns]
+# The capacity columns are not list fields (`capacities` is in the full record).
+SERVICE_COLUMNS = [column for column in Service.__table__.columns if not column.key.startswith("capacity_")]
 ORGANIZATION_BRIEF = ["id", "name", "alternate_name", "description", "email", "website", "parent_organization_id"]
 PROGRAM_BRIEF = ["id", "organization_id", "name", "alternate_name", "description", "slug"]
 
@@ -385,7 +399,7 @@ def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict
                 continue
             if isinstance(value, uuid.UUID):
                 value = str(value)
-            elif isinstance(value, datetime):
+            elif isinstance(value, (datetime, date)):
                 value = value.isoformat()
             prefix, _, name = key.partition(".")
             if name:

@@ -43,3 +43,9 @@ class InvalidTransition(Conflict):
 
 class PreconditionFailed(DomainError):
     code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    """A write that must name the version it changes (If-Match) and did not."""
+
+    code = "precondition_required"

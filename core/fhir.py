@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from core import directory
+from core import directory, editing
 from core.errors import DomainError, InvalidData, NotFound
 from core.paging import Page, paginate
 from models import (
@@ -56,6 +56,15 @@ EXT_CONSENT = f"{CANONICAL}/StructureDefinition/referral-consent"
 # On an erased referral: when its family's data was erased (the personal elements are then absent).
 EXT_ERASED = f"{CANONICAL}/StructureDefinition/referral-erased"
 
+# SDOH Clinical Care (STU 3): a HealthcareService's capacity status, a complex extension.
+EXT_CAPACITY = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+SDOHCC_CODES = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+CAPACITY_DISPLAY = {
+    "capacity": "Has Capacity",
+    "no-capacity": "No Capacity",
+    "waitlist": "No Capacity - Has Waitlist",
+    "additional-assessment-required": "Additional Assessment Required",
+}
 URI_SYSTEM = "urn:ietf:rfc:3986"
 SERVICE_TYPE = "http://terminology.hl7.org/CodeSystem/service-type"
 REFERRAL_METHOD = "http://terminology.hl7.org/CodeSystem/service-referral-method"
@@ -201,11 +210,25 @@ def healthcare_service(service: Service) -> dict:
     if service.accepts_referrals:  # this API takes electronic referrals for it
         methods.append({"coding": [{"system": REFERRAL_METHOD, "code": "elec", "display": "Secure Messaging"}]})
     provider = service.program or service.organization
+    capacity = editing.capacity_status(service)
     return _clean(
         {
             "resourceType": "HealthcareService",
             "id": str(service.id),
             "meta": _meta(service.last_modified),
+            "extension": [
+                {
+                    "url": EXT_CAPACITY,
+                    "extension": [
+                        {
+                            "url": "capacityStatus",
+                            "valueCodeableConcept": {
+                                "coding": [{"system": SDOHCC_CODES, "code": capacity, "display": CAPACITY_DISPLAY[capacity]}]
+                            },
+                        }
+                    ],
+                }
+            ] if capacity in CAPACITY_DISPLAY else [],
             "active": service.status == "active",
             "providedBy": {
                 "reference": f"Organization/{owner_id(service.program_id, service.organization_id)}",

@@ -63,7 +63,14 @@ from sqlalchemy.sql import Select
 from core import search
 from core.directory import term_and_descendants
 from core.errors import InvalidData
-from core.referrals import OPEN as OPEN_REFERRAL_STATUSES
+
+
+def open_statuses() -> tuple[str, ...]:
+    """The open referral statuses, from the lifecycle in core.referrals (imported late: the
+    referral rules use the import's record writer)."""
+    from core.referrals import OPEN
+
+    return OPEN
 from schemas.text import datetime_problem, text_problem
 from models import (
     Address,
@@ -971,7 +978,7 @@ class Importer:
             counts.update(
                 self.session.execute(
                     select(Referral.service_id, func.count())
-                    .where(Referral.service_id.in_(chunk), Referral.status.in_(OPEN_REFERRAL_STATUSES))
+                    .where(Referral.service_id.in_(chunk), Referral.status.in_(open_statuses()))
                     .group_by(Referral.service_id)
                 ).all()
             )

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import context, webhooks
+from core import context, editing, webhooks
 from core.errors import Conflict, Forbidden, InvalidData, InvalidTransition, NotFound, PreconditionFailed
 from core.paging import Page, paginate
 from models import ApiClient, AuditEntry, IdempotencyKey, Referral, ReferralEvent, Service, utcnow
@@ -126,6 +126,11 @@ def _check_service(session: Session, data: dict) -> Service:
         raise InvalidData(
             "The service has no receiving program, so no one could answer a referral; see its referral contact points.",
             {"service_id": ["The service has no program to receive referrals."]},
+        )
+    if editing.capacity_status(service, editing.settings["capacity_stale_days"]) == "no-capacity":
+        raise InvalidData(
+            "The service has no capacity for new referrals now; see its referral contact points or try later.",
+            {"service_id": ["The service has no capacity (no-capacity)."]},
         )
     age = _age_on(data["child"]["birth_date"], utcnow().date())
     if service.minimum_age is not None and age < service.minimum_age:

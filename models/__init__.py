@@ -30,6 +30,7 @@ from models.referrals import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from models.curation import RecordHistory
 from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
 from models.version import DirectoryVersion
@@ -54,6 +55,7 @@ __all__ = [
     "Organization",
     "Phone",
     "Program",
+    "RecordHistory",
     "ReferralContactPoint",
     "Schedule",
     "SearchWord",

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, and_
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from models.base import Base, UTCDateTime, new_id, utcnow
@@ -82,6 +82,17 @@ class Service(Base):
     alert: Mapped[Optional[str]] = mapped_column(Text)
     # Extension: whether the service takes referrals of a child at all.
     accepts_referrals: Mapped[bool] = mapped_column(Boolean, default=False)
+    # HSDS 3.0: when a person last checked the whole record, and who (models.curation).
+    assured_date: Mapped[Optional[date]] = mapped_column(Date, index=True)
+    assurer_email: Mapped[Optional[str]] = mapped_column(String(255))
+    # Availability (HSDS 3.1 service_capacity; the status is an SDOH capacity code).
+    capacity_status: Mapped[Optional[str]] = mapped_column(String(40))
+    capacity_available: Mapped[Optional[float]] = mapped_column(Float)
+    capacity_maximum: Mapped[Optional[float]] = mapped_column(Float)
+    capacity_unit: Mapped[Optional[str]] = mapped_column(String(100))
+    capacity_wait_days: Mapped[Optional[int]] = mapped_column(Integer)
+    capacity_description: Mapped[Optional[str]] = mapped_column(Text)
+    capacity_updated: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     organization: Mapped[Organization] = relationship(back_populates="services")

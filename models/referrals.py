@@ -24,6 +24,7 @@ class ApiClient(Base):
     key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(255))  # space-separated
+    email: Mapped[Optional[str]] = mapped_column(String(254))  # whom to ask about the client's writes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 

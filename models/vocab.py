@@ -23,5 +23,7 @@ URGENCIES = ("routine", "urgent", "asap", "stat")
 GUARDIAN_RELATIONSHIPS = ("mother", "father", "parent", "grandparent", "foster-parent", "legal-guardian", "relative", "other")
 CONTACT_PREFERENCES = ("phone", "text", "email", "none")
 CONSENT_METHODS = ("verbal", "written", "electronic")
-SCOPES = ("referrals:submit", "referrals:manage", "directory:write")
+SCOPES = ("referrals:submit", "referrals:manage", "directory:write", "directory:admin")
+# The Gravity Project SDOH capacity codes a service's availability is one of.
+CAPACITY_STATUSES = ("capacity", "no-capacity", "waitlist", "additional-assessment-required")
 WEBHOOK_EVENTS = ("referral.created", "referral.status_changed", "referral.erased")

@@ -98,6 +98,15 @@ class ServiceFilterArgs(HSDSListArgs):
     modified_after = SafeDateTime(
         metadata={"description": "Only records modified on or after this time (ISO 8601; UTC when no offset is given)."},
     )
+    verified_before = fields.Date(
+        metadata={"description": "Only services nobody verified (`assured_date`) on or after this day, or ever."}
+    )
+    accepting_new = fields.Boolean(
+        metadata={
+            "description": "`true`: services whose current capacity status takes new clients (`capacity` or "
+            "`waitlist`, set within CAPACITY_STALE_DAYS); `false`: every other service."
+        }
+    )
     full = fields.Boolean(load_default=False, metadata={"description": "Return fully nested records."})
     search = QueryText(
         validate=validate.Length(max=MAX_SEARCH_LENGTH),

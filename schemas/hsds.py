@@ -4,6 +4,8 @@ Empty values are left out, not sent as null: HSDS types are not nullable.
 """
 from __future__ import annotations
 
+import uuid
+
 from marshmallow import Schema, fields, post_dump
 
 from models.vocab import CONTACT_AUDIENCES, CONTACT_CHANNELS, CONTACT_PURPOSES, SERVICE_STATUSES
@@ -218,6 +220,8 @@ class ServiceBriefSchema(HSDSSchema):
     accepts_referrals = fields.Boolean(
         metadata={"description": "Extension: whether the service takes referrals of a child."}
     )
+    assured_date = fields.Date(metadata={"description": "When a person last checked the whole record (HSDS)."})
+    assurer_email = fields.String(metadata={"description": "Who checked it: the contact of the program's key (HSDS)."})
 
 
 class ServiceListItemSchema(ServiceBriefSchema):
@@ -257,6 +261,38 @@ class ServiceSchema(ServiceListItemSchema):
         fields.Nested(ReferralContactPointSchema),
         metadata={"description": "Extension: who to contact to refer a child to this service, and how."},
     )
+    capacities = fields.Method(
+        "_capacities",
+        metadata={
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "HSDS 3.1 service_capacity: `status` (an SDOH capacity code, or `unknown` when none was "
+            "set or it is older than CAPACITY_STALE_DAYS), `available` and `maximum` in a `unit`, "
+            "`expected_wait_days`, `description` and `updated`.",
+        },
+    )
+
+    def _capacities(self, service) -> list[dict]:
+        from flask import current_app
+
+        from core.editing import capacity_status
+
+        status = capacity_status(service, current_app.config.get("CAPACITY_STALE_DAYS", 30))
+        if status == "unknown" and service.capacity_status is None:
+            return []
+        known = status != "unknown"
+        record = {
+            "id": str(uuid.uuid5(service.id, "capacity")),
+            "service_id": str(service.id),
+            "status": status,
+            "available": service.capacity_available if known else None,
+            "maximum": service.capacity_maximum if known else None,
+            "unit": {"name": service.capacity_unit} if known and service.capacity_unit else None,
+            "expected_wait_days": service.capacity_wait_days if known else None,
+            "description": service.capacity_description if known else None,
+            "updated": service.capacity_updated.isoformat() if service.capacity_updated else None,
+        }
+        return [{key: value for key, value in record.items() if value is not None}]
 
 
 class ServiceAtLocationListItemSchema(ServiceAtLocationBriefSchema):
