@@ -508,7 +508,7 @@ def corrections(session: Session, parsed: ParsedQuery) -> list[str]:
     and splits of run-together words ("carseat" -> "car", "seat")."""
     unknown = [
         w
-        for w in parsed.words
+        for w in parsed.content_words
         if w not in parsed.protected and w.isalpha() and allowed_typos(w) and len(w) <= 64
     ]
     if not unknown:
