@@ -38,6 +38,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.http import http_date
 
 from api.extensions import db
+from api.common import LANGUAGES
 from api.limits import PROBES, is_keyed, is_probe
 from core import directory_version
 
@@ -195,7 +196,9 @@ def request_digest(version: directory_version.Version) -> str:
     """What the body of a public read depends on: data version, release, origin, path, query."""
     query = urlencode(list(request.args.items(multi=True)))
     origin = f"{request.scheme}://{request.host}{request.root_path}"
-    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query))
+    # The language asked for by Accept-Language changes the body (translations, advisories).
+    language = request.accept_languages.best_match(LANGUAGES) or ""
+    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, language))
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
@@ -266,6 +269,7 @@ def add_cache_headers(response: Response) -> Response:
         response = not_modified_response()
     max_age = current_app.config["CACHE_MAX_AGE"]
     response.set_etag(state.etag)
+    response.vary.add("Accept-Language")
     response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "public, no-cache"
     modified = last_modified(state.version)
     if modified is not None:

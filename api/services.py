@@ -4,14 +4,16 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, session
+from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, requested_language, session
 from core import directory, geo
 from schemas.args import ServiceListArgs
 from schemas.hsds import ServiceListItemSchema, ServiceMinimalSchema, ServiceSchema, page_of
 
 blp = Blueprint("services", __name__, url_prefix="/services", description="Services and their referral contact points.")
 
-ServicePage = page_of(ServiceListItemSchema, "ServicePage", facets=True, full=(ServiceSchema, ServiceMinimalSchema))
+ServicePage = page_of(
+    ServiceListItemSchema, "ServicePage", facets=True, full=(ServiceSchema, ServiceMinimalSchema), guidance=True
+)
 
 
 def query_from(args: dict) -> directory.ServiceQuery:
@@ -36,6 +38,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
         point = geo.zip_place(args["postcode"][0])
         if point is None:
             abort(422, message="Unknown Connecticut ZIP code.", errors={"query": {"postcode": ["Not a Connecticut ZIP code."]}})
+    directory.check_filters(session(), filters)
     return directory.ServiceQuery(
         filters=filters,
         search=args.get("search"),
@@ -43,6 +46,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
         proximity_m=args.get("proximity"),
         sort=args.get("sort"),
         facets=list(dict.fromkeys(args["facets"])),
+        language=requested_language(args),
     )
 
 
