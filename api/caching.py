@@ -41,6 +41,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.http import http_date
 
 from api.extensions import db
+from api.common import LANGUAGES
 from api.limits import PROBES, is_keyed, is_probe
 from core import directory_version
 
@@ -200,7 +201,9 @@ def request_digest(version: directory_version.Version) -> str:
     origin = f"{request.scheme}://{request.host}{request.root_path}"
     # The day too: a capacity status goes stale (is served as unknown) with time, not with a write.
     today = datetime.now(timezone.utc).date().isoformat()
-    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, today))
+    # The language asked for by Accept-Language changes the body (translations, advisories).
+    language = request.accept_languages.best_match(LANGUAGES) or ""
+    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, today, language))
     return hashlib.sha256(basis.encode()).hexdigest()
 
 
@@ -279,6 +282,7 @@ def add_cache_headers(response: Response) -> Response:
         response.close()
         response = not_modified_response()
     response.set_etag(record_etag or state.etag)
+    response.vary.add("Accept-Language")
     response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "public, no-cache"
     modified = last_modified(state.version)
     if modified is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import Response, current_app, jsonify, stream_with_context
+from flask import Response, current_app, jsonify, request, stream_with_context
 from marshmallow import RAISE, Schema
 
 from api.extensions import db
@@ -58,3 +58,19 @@ def ndjson_doc(item_schema, what: str) -> dict:
 
 # Query arguments: unknown parameters are a 422, never silently ignored.
 QUERY = {"location": "query", "unknown": RAISE}
+
+
+# Languages the directory can answer in (content translations, advisories): `lang=es` or
+# `Accept-Language: es` asks for Spanish.
+LANGUAGES = ("en", "es")
+
+
+def requested_language(args: dict | None = None) -> str | None:
+    """The language the client asked for: `lang` if given, else the best of `Accept-Language`
+    among LANGUAGES; None when it asked for none of them."""
+    lang = (args or {}).get("lang") or request.args.get("lang")
+    if lang:
+        return lang.lower() if lang.lower() in LANGUAGES else None
+    if request.accept_languages:
+        return request.accept_languages.best_match(LANGUAGES)
+    return None

@@ -14,7 +14,9 @@ blp = Blueprint(
     "service_at_locations", __name__, url_prefix="/service_at_locations", description="Where services are offered."
 )
 
-ServiceAtLocationPage = page_of(ServiceAtLocationListItemSchema, "ServiceAtLocationPage", full=(ServiceAtLocationSchema,))
+ServiceAtLocationPage = page_of(
+    ServiceAtLocationListItemSchema, "ServiceAtLocationPage", full=(ServiceAtLocationSchema,), guidance=True
+)
 
 
 @blp.route("")

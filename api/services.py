@@ -7,7 +7,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from api.auth import keyed
-from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, session
+from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, requested_language, session
 from core import directory, editing, geo
 from models.vocab import CAPACITY_STATUSES
 from schemas.args import ServiceListArgs
@@ -15,7 +15,9 @@ from schemas.hsds import ServiceListItemSchema, ServiceMinimalSchema, ServiceSch
 
 blp = Blueprint("services", __name__, url_prefix="/services", description="Services and their referral contact points.")
 
-ServicePage = page_of(ServiceListItemSchema, "ServicePage", facets=True, full=(ServiceSchema, ServiceMinimalSchema))
+ServicePage = page_of(
+    ServiceListItemSchema, "ServicePage", facets=True, full=(ServiceSchema, ServiceMinimalSchema), guidance=True
+)
 
 
 def query_from(args: dict) -> directory.ServiceQuery:
@@ -43,6 +45,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
         point = geo.zip_place(args["postcode"][0])
         if point is None:
             abort(422, message="Unknown Connecticut ZIP code.", errors={"query": {"postcode": ["Not a Connecticut ZIP code."]}})
+    directory.check_filters(session(), filters)
     return directory.ServiceQuery(
         filters=filters,
         search=args.get("search"),
@@ -50,6 +53,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
         proximity_m=args.get("proximity"),
         sort=args.get("sort"),
         facets=list(dict.fromkeys(args["facets"])),
+        language=requested_language(args),
     )
 
 

@@ -1,6 +1,7 @@
 """Reading the directory: lists with HSDS filters, and single records by id."""
 from __future__ import annotations
 
+import difflib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,7 +11,8 @@ from sqlalchemy import Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from core import geo, search, tags
-from core.errors import NotFound
+from core.advisories import advisories_for
+from core.errors import InvalidData, NotFound
 from core.paging import STREAM_BATCH, Page, batches, bounded_total, paginate
 from core.text import normalise
 from models import (
@@ -79,6 +81,7 @@ class ServiceQuery:
     proximity_m: float | None = None
     sort: str | None = None  # relevance, name, distance, modified
     facets: list[str] = field(default_factory=list)
+    language: str | None = None  # the language the client asked for ("es"), None: not asked
     _terms: list[str] | None = field(default=None, init=False, repr=False)
     _plans: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -331,6 +334,7 @@ def list_services(
     result = Page(contents=contents, total_items=total, page_number=page, per_page=per_page, exact=exact)
     if query.facets:
         result.extra["facets"] = facet_counts(session, query)
+    result.extra.update(search_guidance(session, query, total))
     return result
 
 
@@ -505,9 +509,114 @@ def list_service_at_locations(
     rows = _page_ids(session, query, page, per_page, entity=ServiceAtLocation)
     records = _by_id(session, ServiceAtLocation, [row[0] for row in rows], _service_at_location_options(full))
     total, exact = _total(session, query, page, per_page, count_limit, ServiceAtLocation)
-    return Page(
+    result = Page(
         contents=_in_page_order(rows, records), total_items=total, page_number=page, per_page=per_page, exact=exact
     )
+    result.extra.update(search_guidance(session, query, total))
+    return result
+
+
+def query_language(query: ServiceQuery) -> str:
+    """The language to answer a search in: the one asked for, else the one its words are in."""
+    if query.language:
+        return query.language
+    return search.parse(query.search).language if query.search else "en"
+
+
+def search_guidance(session: Session, query: ServiceQuery, total: int) -> dict:
+    """What a list envelope adds for a search: `advisories` (who to call now, core.advisories)
+    when its words signal an emergency, and `suggestions` when nothing matched."""
+    if not query.search:
+        return {}
+    out: dict = {}
+    found = advisories_for(query.search, query_language(query))
+    if found:
+        out["advisories"] = found
+    if total == 0:
+        out["suggestions"] = suggestions(session, query)
+    return out
+
+
+def suggestions(session: Session, query: ServiceQuery) -> dict:
+    """For a search that found nothing: `did_you_mean` (the query with each word the directory
+    does not know replaced by the closest word it does, when one is close) and `categories`
+    (broader categories to browse: the parents of the categories filtered on, else the
+    top-level categories with active services), each {code, name}."""
+    out: dict = {}
+    parsed = search.parse(query.search)
+    replaced, changed = [], False
+    for word in search.normalise(query.search):
+        better = search.closest_word(session, word) if word in parsed.content_words else None
+        replaced.append(better or word)
+        changed = changed or better is not None
+    if changed:
+        out["did_you_mean"] = " ".join(replaced)
+    term_ids = _category_term_ids(session, query.filters)
+    if term_ids:
+        parent_ids = {p for p in session.scalars(select(TaxonomyTerm.parent_id).where(TaxonomyTerm.id.in_(term_ids))) if p}
+        broader = select(TaxonomyTerm).where(TaxonomyTerm.id.in_(parent_ids))
+    else:
+        used = select(Attribute.taxonomy_term_id).join(Service, Service.id == Attribute.link_id).where(
+            Attribute.link_entity == "service", Service.status == "active"
+        )
+        tops = set()
+        terms = {t.id: t for t in session.scalars(select(TaxonomyTerm))}
+        for term_id in session.scalars(used.distinct()):
+            current = terms.get(term_id)
+            while current is not None and current.parent_id in terms:
+                current = terms[current.parent_id]
+            if current is not None:
+                tops.add(current.id)
+        broader = select(TaxonomyTerm).where(TaxonomyTerm.id.in_(tops))
+    out["categories"] = [
+        {"code": term.code, "name": term.name} for term in session.scalars(broader.order_by(TaxonomyTerm.name, TaxonomyTerm.id))
+    ]
+    return out
+
+
+def check_filters(session: Session, filters: ServiceFilters) -> None:
+    """Refuse filter values that name nothing (`town=Hartfrod`, `category=occh-nope`,
+    `postcode=99999`): InvalidData naming the parameter and, where one is close, the valid value
+    (under `did_you_mean`), rather than an empty page a family cannot tell from "nothing serves you"."""
+    messages: dict[str, list[str]] = {}
+    close: dict[str, list[str]] = {}
+
+    def refuse(name: str, value: str, choices: dict[str, str], what: str) -> None:
+        match = difflib.get_close_matches(value.strip().lower(), list(choices), n=1, cutoff=0.75)
+        messages.setdefault(name, []).append(f"Unknown {what}." + (f" Did you mean {choices[match[0]]}?" if match else ""))
+        if match:
+            close.setdefault(name, []).append(choices[match[0]])
+
+    if filters.towns:
+        known = {place.name.lower(): place.name for place in geo.towns().values()}
+        unknown = [town for town in filters.towns if town.strip().lower() not in known]
+        if unknown:
+            named = session.scalars(select(ServiceAreaTown.town).distinct()).all()
+            known.update({town.lower(): town for town in named})
+            for town in unknown:
+                if town.strip().lower() not in known:
+                    refuse("town", town, known, "town (a Connecticut town or one a service area names)")
+    if filters.categories:
+        codes = {code.lower(): code for code in session.scalars(select(TaxonomyTerm.code).where(TaxonomyTerm.code.is_not(None)))}
+        ids = []
+        for value in filters.categories:
+            try:
+                ids.append(uuid.UUID(value))
+            except ValueError:
+                if value.lower() not in codes:
+                    refuse("category", value, codes, "category code")
+        if ids:
+            found = set(session.scalars(select(TaxonomyTerm.id).where(TaxonomyTerm.id.in_(ids))))
+            if set(ids) - found:
+                messages.setdefault("category", []).append("No category has this id.")
+    for postcode in filters.postcodes:
+        if geo.zip_place(postcode) is None:
+            refuse("postcode", postcode[:5], {z: z for z in geo.zip_codes()}, "Connecticut ZIP code")
+    if messages:
+        errors: dict = {"query": messages}
+        if close:
+            errors["did_you_mean"] = close
+        raise InvalidData("A filter names nothing in the directory; see errors.", errors)
 
 
 def stream_service_at_locations(session: Session, query: ServiceQuery, full: bool) -> Iterator[list]:

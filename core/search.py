@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from core import geo, tags
-from core.text import ParsedQuery, allowed_typos, deletions, edit_distance, index_words, parse
+from core.text import ParsedQuery, allowed_typos, deletions, edit_distance, index_words, normalise, parse  # noqa: F401
 from models import (
     Attribute,
     Language,
@@ -508,7 +508,7 @@ def corrections(session: Session, parsed: ParsedQuery) -> list[str]:
     and splits of run-together words ("carseat" -> "car", "seat")."""
     unknown = [
         w
-        for w in parsed.words
+        for w in parsed.content_words
         if w not in parsed.protected and w.isalpha() and allowed_typos(w) and len(w) <= 64
     ]
     if not unknown:
@@ -525,6 +525,19 @@ def corrections(session: Session, parsed: ParsedQuery) -> list[str]:
         else:
             found.extend(_split(session, word))
     return found
+
+
+def closest_word(session: Session, word: str) -> str | None:
+    """The directory's word closest to `word` when the directory does not know `word` and one
+    is within one typo more than search forgives (a `did_you_mean` for a search that found
+    nothing); None otherwise."""
+    if not word.isalpha() or len(word) < 4 or len(word) > 64 or _has_hits(session, word):
+        return None
+    candidates = _typo_candidates(session, word)
+    scored = sorted((edit_distance(word, c), c) for c in candidates if c != word)
+    if scored and scored[0][0] <= allowed_typos(word) + 1:
+        return scored[0][1]
+    return None
 
 
 def _typo_candidates(session: Session, word: str) -> set[str]:

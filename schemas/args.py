@@ -34,8 +34,21 @@ class QueryText(fields.String):
         return text
 
 
+class CommaList(fields.List):
+    """A list parameter given several times or as one comma-separated value (`facets=category,town`),
+    or both; empty items are dropped."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            value = [part.strip() for item in value for part in (item.split(",") if isinstance(item, str) else [item])]
+            value = [part for part in value if part != ""]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def _ids(description: str):
-    return fields.List(fields.UUID(), load_default=list, metadata={"description": description})
+    return CommaList(fields.UUID(), load_default=list, metadata={"description": description})
 
 
 class PageArgs(Schema):
@@ -90,7 +103,7 @@ class ServiceFilterArgs(HSDSListArgs):
     program_id = _ids("Only services of these programs.")
     taxonomy_term_id = _ids("Only services in these categories or any category below them.")
     taxonomy_id = _ids("Only services with a category from these taxonomies.")
-    status = fields.List(
+    status = CommaList(
         fields.String(validate=validate.OneOf(SERVICE_STATUSES)),
         load_default=lambda: ["active"],
         metadata={"description": "Service status; `active` unless given."},
@@ -115,28 +128,28 @@ class ServiceFilterArgs(HSDSListArgs):
             f"Stemmed, with synonyms and typo tolerance. At most {MAX_SEARCH_LENGTH} characters."
         },
     )
-    category = fields.List(
+    category = CommaList(
         QueryText(validate=validate.Length(min=1, max=128)),
         load_default=list,
         metadata={"description": "A category id or code (`occh-asthma-management`), including categories below it."},
     )
-    age = fields.List(
+    age = CommaList(
         fields.Float(validate=validate.Range(min=0, max=130)),
         load_default=list,
         metadata={"description": "A child's age in years: services whose age range includes it (or that give none)."},
     )
-    age_months = fields.List(
+    age_months = CommaList(
         fields.Integer(validate=validate.Range(min=0, max=130 * 12)),
         load_default=list,
         metadata={"description": "A child's age in months, as `age`."},
     )
-    town = fields.List(
+    town = CommaList(
         QueryText(validate=validate.Length(min=1, max=100)),
         load_default=list,
         metadata={"description": "A Connecticut town (one of the 169): services whose service area covers it, statewide ones, "
             "and those that state no service area."},
     )
-    postcode = fields.List(
+    postcode = CommaList(
         fields.String(validate=validate.Regexp(r"^\d{5}(-\d{4})?$", error="Use a 5-digit ZIP code.")),
         load_default=list,
         metadata={
@@ -144,10 +157,17 @@ class ServiceFilterArgs(HSDSListArgs):
             "`sort=distance`, the point to measure from."
         },
     )
-    language = fields.List(
+    language = CommaList(
         fields.String(validate=validate.Regexp(r"^[A-Za-z]{2,3}$", error="Use an ISO 639 code.")),
         load_default=list,
         metadata={"description": "Services offered in this language (ISO 639 code)."},
+    )
+    lang = fields.String(
+        validate=validate.OneOf(("en", "es")),
+        metadata={
+            "description": "The language to answer in (`es`: Spanish), as `Accept-Language` does: translated fields "
+            "where a record has them, and the `advisories` text."
+        },
     )
     lat = fields.Float(validate=validate.Range(min=-90, max=90), metadata={"description": "Latitude of the point to measure from."})
     lon = fields.Float(validate=validate.Range(min=-180, max=180), metadata={"description": "Longitude of the point."})
@@ -159,7 +179,7 @@ class ServiceFilterArgs(HSDSListArgs):
         validate=validate.OneOf(SORTS),
         metadata={"description": "relevance (default with `search`), name (default otherwise), distance, modified."},
     )
-    facets = fields.List(
+    facets = CommaList(
         fields.String(validate=validate.OneOf(FACETS)),
         load_default=list,
         metadata={"description": "Add counts by category, town, language or program to the envelope under `facets`."},

@@ -375,7 +375,35 @@ def any_of_records(self, field, **kwargs) -> dict:
     return {}
 
 
-def page_of(item_schema: type[Schema], name: str, facets: bool = False, full: tuple[type[Schema], ...] = ()) -> type[Schema]:
+class AdvisorySourceSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "The public page the number is taken from."})
+    url = fields.String(required=True)
+
+
+class AdvisorySchema(Schema):
+    """Who to call now: shown above the results when a search's words signal an emergency."""
+
+    id = fields.String(required=True, metadata={"example": "emergency-911"})
+    name = fields.String(required=True, metadata={"example": "Emergency: call 911"})
+    phone = fields.String(required=True, metadata={"example": "911"})
+    text = fields.String(required=True)
+    language = fields.String(required=True, metadata={"description": "The language of `name` and `text` (`en`, `es`)."})
+    sources = fields.List(fields.Nested(AdvisorySourceSchema), required=True)
+
+
+class SuggestedCategorySchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class SuggestionsSchema(Schema):
+    did_you_mean = fields.String(metadata={"description": "The search with a misspelt word replaced by a word the directory knows."})
+    categories = fields.List(fields.Nested(SuggestedCategorySchema), required=True, metadata={"description": "Broader categories to browse."})
+
+
+def page_of(
+    item_schema: type[Schema], name: str, facets: bool = False, full: tuple[type[Schema], ...] = (), guidance: bool = False
+) -> type[Schema]:
     """A `Page` schema whose `contents` holds items of `item_schema`, or of one of `full` when
     the list can answer full records (and `facets`, for the service lists that can count them).
     Documentation only: views dump the page themselves (api.common.page_response)."""
@@ -383,4 +411,16 @@ def page_of(item_schema: type[Schema], name: str, facets: bool = False, full: tu
     body = {"contents": fields.List(item, required=True)}
     if facets:
         body["facets"] = fields.Nested(FacetsSchema, metadata={"description": "Counts, when `facets` was asked for."})
+    if guidance:
+        body["advisories"] = fields.List(
+            fields.Nested(AdvisorySchema),
+            metadata={
+                "description": "With `search`, when its words signal an emergency or a crisis (someone shot or stabbed, "
+                "not breathing, poisoning or overdose, suicide or self-harm, abuse or neglect of a child, violence at "
+                "home), in English or Spanish: who to call now, to show above the results. Absent otherwise."
+            },
+        )
+        body["suggestions"] = fields.Nested(
+            SuggestionsSchema, metadata={"description": "With `search`, when nothing matched: what to try instead."}
+        )
     return type(name, (PageSchema,), body)
