@@ -66,6 +66,10 @@ class Config:
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
         # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
         self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
+        # The web app (web/): session signing key (instance/secret_key is made when unset),
+        # sign-in limit per address.
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
+        self.WEB_SIGNIN_RATELIMIT = os.environ.get("WEB_SIGNIN_RATELIMIT", "10 per minute")
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:
@@ -103,3 +107,4 @@ class TestConfig(Config):
         # Tests of rate limits turn them on, with small limits of their own.
         self.RATELIMIT_ENABLED = False
         self.REDIS_URL = ""
+        self.SECRET_KEY = "test-secret-key-not-for-production"

@@ -59,6 +59,15 @@ def visible_to(client: ApiClient):
     return or_(*conditions) if conditions else false()
 
 
+def moves_for(client: ApiClient, referral: Referral) -> list[str]:
+    """The next statuses the lifecycle allows this client to give this referral."""
+    return [
+        s
+        for s in next_statuses(referral.status)
+        if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))
+    ]
+
+
 def can_see(client: ApiClient, referral: Referral) -> bool:
     return is_sender(client, referral) or is_receiver(client, referral)
 
@@ -255,7 +264,7 @@ def transition_referral(
     if expected_version is not None and expected_version != referral.version:
         raise PreconditionFailed("The referral changed since you read it; read it again and retry.")
     possible = next_statuses(referral.status)
-    mine = [s for s in possible if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))]
+    mine = moves_for(client, referral)
     if to_status not in possible:
         raise InvalidTransition(
             f"A referral that is {referral.status} cannot become {to_status}.", allowed=mine

@@ -30,6 +30,7 @@ from models.referrals import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from models.staff import StaffUser
 from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
 from models.version import DirectoryVersion
@@ -64,6 +65,7 @@ __all__ = [
     "ServiceAtLocation",
     "ServicePoint",
     "ServiceSearch",
+    "StaffUser",
     "Taxonomy",
     "TaxonomyTerm",
     "UTCDateTime",
