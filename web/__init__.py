@@ -75,6 +75,9 @@ def init_web(app: Flask) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session
+        # Pages send Referrer-Policy: no-referrer (api/limits.py), so no Referer check over
+        # HTTPS: the token and the SameSite=Lax cookie stop cross-site posts.
+        WTF_CSRF_SSL_STRICT=False,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         BABEL_DEFAULT_LOCALE="en",
     )

@@ -356,7 +356,7 @@ def service_names(ids) -> dict:
     from sqlalchemy import select
 
     ids = set(ids)
-    return dict(db.session.execute(select(Service.id, Service.name).where(Service.id.in_(ids)))) if ids else {}
+    return {row.id: row.name for row in db.session.execute(select(Service.id, Service.name).where(Service.id.in_(ids)))} if ids else {}
 
 
 @bp.get("/inbox")
