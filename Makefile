@@ -7,7 +7,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export FLASK_APP := wsgi
 
-.PHONY: install local-key db run serve test openapi clean pg-rum
+.PHONY: install local-key db run serve test openapi clean pg-rum translations browser
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,24 @@ pg-rum:  ## the RUM extension for the local PostgreSQL 15 (apt, as root; nothing
 	  || echo "pg-rum: could not install postgresql-15-rum; PostgreSQL search ranks with ts_rank"; \
 	else echo "pg-rum: $(RUM_CONTROL) missing; run 'sudo make pg-rum' (PostgreSQL search ranks with ts_rank until then)"; fi
 
-test: install pg-rum  ## the whole suite, on SQLite and on PostgreSQL
+# The web app's Spanish catalogue (web/translations/es): re-extract the English strings and
+# compile the .mo (committed, so a checkout runs without this step).
+translations: install  ## extract web/ strings into messages.pot, merge into es, compile .mo
+	$(BIN)/pybabel extract -F web/babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --omit-header -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -D messages --no-location --ignore-obsolete
+	$(BIN)/pybabel compile -d web/translations -D messages
+
+# Browser tests (tests/browser): Debian's chromium (apt, as root, as CI runs; nothing when
+# present) and axe-core from npm (tests/browser/package-lock.json). Nothing is downloaded at test time.
+browser:  ## chromium and axe-core for the browser tests
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else echo "browser: chromium missing; run 'sudo make browser' (browser tests are skipped until then)"; fi
+	@if [ tests/browser/node_modules/.package-lock.json -nt tests/browser/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null; then cd tests/browser && npm ci --no-audit --no-fund --silent; \
+	else echo "browser: npm missing; axe-core not installed (browser tests are skipped until then)"; fi
+
+test: install pg-rum browser  ## the whole suite, on SQLite and on PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 openapi: install local-key  ## regenerate openapi.yaml from the code

@@ -126,6 +126,9 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     from api.cli import register_commands
 
     register_commands(app)
+    from web import init_web
+
+    init_web(app)  # the web app under /app/ (issue 14)
     register_error_handlers(app)
     register_request_logging(app)
     init_request_guards(app)  # Host, and text of the URL: before limits and caches

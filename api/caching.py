@@ -49,7 +49,7 @@ log = logging.getLogger("occh.caching")
 
 ROOT = Path(__file__).resolve().parent.parent
 # The code that shapes a response: a new release changes every ETag, even on the same data.
-RELEASE_SOURCES = ("api", "core", "schemas", "models", "migrations/versions")
+RELEASE_SOURCES = ("api", "core", "schemas", "models", "migrations/versions", "web")
 # Static files that carry their own caching headers.
 STATIC_BLUEPRINTS = frozenset({"docs_assets"})
 # Headers never stored with a cached answer: set per response by the hooks that run after this one.
@@ -192,6 +192,8 @@ def is_public_read() -> bool:
         and request.blueprint not in STATIC_BLUEPRINTS
         and not is_probe()
         and not is_keyed()
+        # Signed-in pages of the web app (web/) are marked private: never cached.
+        and not getattr(current_app.view_functions.get(request.endpoint), "occh_private", False)
     )
 
 
@@ -204,6 +206,8 @@ def request_digest(version: directory_version.Version) -> str:
     # The language asked for by Accept-Language changes the body (translations, advisories).
     language = request.accept_languages.best_match(LANGUAGES) or ""
     basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, today, language))
+    # What else a body depends on (the web app's pages: their language).
+    basis += "".join("\n" + variant() for variant in current_app.extensions.get("occh_cache_variants", ()))
     return hashlib.sha256(basis.encode()).hexdigest()
 
 

@@ -86,6 +86,10 @@ class Config:
         self.REFERRAL_RETENTION_DAYS = _int("REFERRAL_RETENTION_DAYS", 0)
         # A capacity status older than this many days is served as unknown.
         self.CAPACITY_STALE_DAYS = _int("CAPACITY_STALE_DAYS", 30)
+        # The web app (web/): session signing key (instance/secret_key is made when unset),
+        # sign-in limit per address.
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
+        self.WEB_SIGNIN_RATELIMIT = os.environ.get("WEB_SIGNIN_RATELIMIT", "10 per minute")
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:
@@ -130,3 +134,4 @@ class TestConfig(Config):
         self.CACHE_REDIS_URL = ""
         self.DATA_ENCRYPTION_KEY = TEST_DATA_ENCRYPTION_KEY
         self.DATA_ENCRYPTION_KEYS = []
+        self.SECRET_KEY = "test-secret-key-not-for-production"

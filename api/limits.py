@@ -20,7 +20,7 @@ import re
 import time
 
 from apispec import BasePlugin
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from flask_smorest import abort
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -29,6 +29,7 @@ from api.extensions import db
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+FORM_BLUEPRINTS = frozenset({"web"})  # HTML forms post application/x-www-form-urlencoded
 PROBES = frozenset({"/healthz", "/readyz"})
 JSON_TYPE = re.compile(r"^application/(?:[a-z0-9.+-]+\+)?json$")
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -65,7 +66,7 @@ def check_request_limits() -> None:
         has_body = bool(data)
     else:
         has_body = bool(length)
-    if request.method in BODY_METHODS and has_body and request.routing_exception is None:
+    if request.method in BODY_METHODS and has_body and request.routing_exception is None and request.blueprint not in FORM_BLUEPRINTS:
         if not JSON_TYPE.fullmatch(request.mimetype or ""):
             abort(415, message="Send the body as JSON, with Content-Type: application/json.")
 
@@ -90,7 +91,8 @@ def add_security_headers(response: Response) -> Response:
     if request.endpoint == "api-docs.openapi_swagger_ui" and response.status_code == 200:
         response.headers["Content-Security-Policy"] = docs_csp(response)
     else:
-        response.headers["Content-Security-Policy"] = API_CSP
+        # The web app's pages (web/) set a CSP of their own in g.occh_csp.
+        response.headers["Content-Security-Policy"] = g.get("occh_csp") or API_CSP
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = HSTS
     return response

@@ -60,6 +60,15 @@ def visible_to(client: ApiClient):
     return or_(*conditions) if conditions else false()
 
 
+def moves_for(client: ApiClient, referral: Referral) -> list[str]:
+    """The next statuses the lifecycle allows this client to give this referral."""
+    return [
+        s
+        for s in next_statuses(referral.status)
+        if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))
+    ]
+
+
 def can_see(client: ApiClient, referral: Referral) -> bool:
     return is_sender(client, referral) or is_receiver(client, referral)
 
@@ -343,7 +352,7 @@ def move_referral(
     if referral.erased_at is not None:
         raise InvalidTransition("This referral was erased; it can no longer change.", allowed=[])
     possible = next_statuses(referral.status)
-    mine = [s for s in possible if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))]
+    mine = moves_for(client, referral)
     if to_status not in possible:
         raise InvalidTransition(
             f"A referral that is {referral.status} cannot become {to_status}.", allowed=mine

@@ -31,6 +31,7 @@ from models.referrals import (
     WebhookSubscription,
 )
 from models.curation import RecordHistory
+from models.staff import StaffUser
 from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
 from models.version import DirectoryVersion
@@ -66,6 +67,7 @@ __all__ = [
     "ServiceAtLocation",
     "ServicePoint",
     "ServiceSearch",
+    "StaffUser",
     "Taxonomy",
     "TaxonomyTerm",
     "UTCDateTime",

@@ -1,0 +1,138 @@
+"""Find help: the public search, service and handout pages (no sign-in)."""
+from __future__ import annotations
+
+import re
+
+from tests.web.helpers import HMG_CT, HMG_NATIONAL
+
+TODDLER = "/app/search?q=my+toddler+isn%27t+talking"
+
+
+def test_a_parents_words_find_help_me_grow_with_a_tel_link(client):
+    response = client.get(TODDLER)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f'href="/app/services/{HMG_CT}"' in page
+    assert 'href="tel:211"' in page  # how to refer, callable from a phone
+    assert "services found" in page
+    assert 'value="my toddler isn&#39;t talking"' in page  # the box keeps the words
+
+
+def test_the_landing_page_is_the_search_box_without_results(client):
+    page = client.get("/app/").get_data(as_text=True)
+    assert 'id="q"' in page and "services found" not in page
+
+
+def test_filters_narrow_results_to_the_facet_counts_shown(client):
+    everything = client.get("/app/search").get_data(as_text=True)
+    total = int(re.search(r"(\d+) services found", everything).group(1))
+    options = re.findall(r'<option value="([a-z0-9-]+)" lang="en">[^<]+ \((\d+)\)</option>', everything)
+    code, count = next((code, int(n)) for code, n in options if int(n) < total)
+    filtered = client.get(f"/app/search?category={code}").get_data(as_text=True)
+    assert re.search(rf"\b{count} services? found", filtered)
+    assert f'<option value="{code}" selected lang="en">' in filtered
+
+
+def test_zero_results_offer_a_way_back(client):
+    page = client.get("/app/search?q=zzqxv+wwplk&age=3").get_data(as_text=True)
+    assert "No services found" in page
+    assert "search again without the filters" in page
+
+
+def test_a_bad_age_is_a_422_that_keeps_what_was_typed(client):
+    response = client.get("/app/search?q=speech&age=three")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'value="three"' in page and 'value="speech"' in page
+    assert "Give an age in years" in page
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_service_page_shows_the_whole_record(client):
+    response = client.get(f"/app/services/{HMG_CT}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Help Me Grow Connecticut" in page
+    assert 'href="tel:211"' in page
+    assert f'href="/app/handout?service={HMG_CT}"' in page
+
+
+def test_an_unknown_service_is_a_404_page(client):
+    response = client.get("/app/services/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+    assert "We could not find that page." in response.get_data(as_text=True)
+
+
+def test_a_handout_of_hand_picked_services_holds_their_contact_points(client):
+    response = client.get(f"/app/handout?service={HMG_CT}&service={HMG_NATIONAL}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert page.index("Help Me Grow Connecticut") >= 0 and "Help Me Grow National Center" in page
+    assert "211" in page and "860.545.9000" in page
+    assert 'media="print"' in page
+
+
+def test_a_handout_with_a_bad_or_no_service_is_refused(client):
+    assert client.get("/app/handout").status_code == 422
+    assert client.get("/app/handout?service=not-an-id").status_code == 422
+    assert client.get("/app/handout?service=00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_public_pages_are_cacheable_with_an_etag_and_a_304(client):
+    first = client.get(TODDLER)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"].startswith("public")
+    assert "Set-Cookie" not in first.headers
+    again = client.get(TODDLER, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+
+
+def test_every_page_has_a_csp_without_inline_script(client):
+    for url in ("/app/", TODDLER, f"/app/services/{HMG_CT}", "/app/sign-in", "/app/search?age=x"):
+        csp = client.get(url).headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+    assert "<script>" not in client.get(TODDLER).get_data(as_text=True)
+
+
+def test_the_api_keeps_its_own_csp(client):
+    assert client.get("/services").headers["Content-Security-Policy"].startswith("default-src 'none'; frame-ancestors")
+
+
+def test_spanish_from_accept_language_with_records_marked_english(client):
+    english = client.get(TODDLER)
+    spanish = client.get(TODDLER, headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})
+    page = spanish.get_data(as_text=True)
+    assert '<html lang="es">' in page
+    assert "Encontrar ayuda para un niño" in page and "Cómo remitir" in page
+    assert '<a href="/app/services/' in page and 'lang="en">Help Me Grow Connecticut</a>' in page
+    assert spanish.headers["ETag"] != english.headers["ETag"]  # a cache keeps both languages apart
+    assert "Accept-Language" in spanish.headers["Vary"]
+
+
+def test_the_language_switch_sets_a_cookie_and_returns_to_the_page(client):
+    response = client.get("/app/language?lang=es&next=/app/search?q=asthma")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/app/search?q=asthma")
+    assert "lang=es" in response.headers["Set-Cookie"]
+    page = client.get("/app/search?q=asthma").get_data(as_text=True)
+    assert '<html lang="es">' in page and "English</a>" in page
+
+
+def test_the_language_switch_never_redirects_off_the_app(client):
+    for target in ("https://example.org/", "//example.org/", "/services"):
+        response = client.get("/app/language", query_string={"lang": "es", "next": target})
+        assert response.headers["Location"].endswith("/app/search")
+
+
+def test_every_ui_string_has_a_spanish_translation():
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2] / "web" / "translations"
+    template = read_po((root / "messages.pot").open("rb"))
+    spanish = read_po((root / "es" / "LC_MESSAGES" / "messages.po").open("rb"))
+    missing = [m.id for m in template if m.id and not (spanish.get(m.id) and spanish.get(m.id).string)]
+    assert missing == []
+    mo = root / "es" / "LC_MESSAGES" / "messages.mo"
+    assert mo.stat().st_mtime >= (root / "es" / "LC_MESSAGES" / "messages.po").stat().st_mtime - 1
