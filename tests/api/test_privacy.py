@@ -153,6 +153,7 @@ def test_the_sqlite_file_never_holds_a_childs_name(sqlite_app):
     assert move(client, made, referral["id"], "receiver", "rejected", reason=f"{given} lives outside our area.").status_code == 200
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(f"{path}-shm").st_mode) == 0o600
     before = file_bytes(path)
     assert uuid.UUID(referral["id"]).hex.encode() in before  # the bytes read are the referral's
     assert given.encode() not in before and family.encode() not in before
