@@ -105,6 +105,14 @@ def test_a_value_moved_to_another_column_does_not_decrypt(app, client, keys):
         every_row_decrypted(app)
 
 
+def test_an_encrypted_column_cannot_be_searched_in_sql():
+    with pytest.raises(TypeError, match="encrypted column"):
+        select(Referral).where(Referral.child_family_name == "Smith")
+    with pytest.raises(TypeError, match="encrypted column"):
+        select(Referral).where(Referral.reason.contains("speech"))
+    assert select(Referral).where(Referral.outcome.is_(None)) is not None
+
+
 def test_the_app_refuses_to_start_without_a_key(monkeypatch):
     monkeypatch.delenv("DATA_ENCRYPTION_KEY", raising=False)
     monkeypatch.delenv("DATA_ENCRYPTION_KEYS", raising=False)
