@@ -21,6 +21,7 @@ from datetime import date
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Text
+from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -105,10 +106,23 @@ def decrypt(stored: str, associated: str) -> str:
 
 
 class EncryptedText(TypeDecorator):
-    """A text column stored encrypted; `associated` names it (`table.column`)."""
+    """A text column stored encrypted; `associated` names it (`table.column`).
+
+    The database sees only ciphertext (a new nonce each time), so a comparison in SQL could
+    never match: any operator but IS [NOT] NULL on such a column raises at once, so nothing
+    searches by it by mistake. Nothing may sort by it either (ORDER BY would sort ciphertext)."""
 
     impl = Text
     cache_ok = True
+
+    class comparator_factory(TypeDecorator.Comparator):
+        def operate(self, op, *other, **kwargs):
+            if op in (operators.is_, operators.is_not):
+                return super().operate(op, *other, **kwargs)
+            raise TypeError("An encrypted column cannot be compared or searched in SQL.")
+
+        def reverse_operate(self, op, other, **kwargs):
+            raise TypeError("An encrypted column cannot be compared or searched in SQL.")
 
     def __init__(self, associated: str, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -108,6 +108,14 @@ def test_a_value_moved_to_another_column_does_not_decrypt(app, client, keys):
         every_row_decrypted(app)
 
 
+def test_an_encrypted_column_cannot_be_searched_in_sql():
+    with pytest.raises(TypeError, match="encrypted column"):
+        select(Referral).where(Referral.child_family_name == "Smith")
+    with pytest.raises(TypeError, match="encrypted column"):
+        select(Referral).where(Referral.reason.contains("speech"))
+    assert select(Referral).where(Referral.outcome.is_(None)) is not None
+
+
 def test_the_app_refuses_to_start_without_a_key(monkeypatch):
     monkeypatch.delenv("DATA_ENCRYPTION_KEY", raising=False)
     monkeypatch.delenv("DATA_ENCRYPTION_KEYS", raising=False)
@@ -156,6 +164,7 @@ def test_the_sqlite_file_never_holds_a_childs_name(sqlite_app):
     assert move(client, made, referral["id"], "receiver", "rejected", reason=f"{given} lives outside our area.").status_code == 200
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(f"{path}-shm").st_mode) == 0o600
     before = file_bytes(path)
     assert uuid.UUID(referral["id"]).hex.encode() in before  # the bytes read are the referral's
     assert given.encode() not in before and family.encode() not in before
