@@ -5,6 +5,8 @@ from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api import writes
+from api.auth import keyed
 from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
 from core import directory
 from schemas.args import OrganizationArgs, OrganizationListArgs
@@ -43,6 +45,13 @@ class Organizations(MethodView):
         page = directory.list_organizations(session(), args["page"], args["per_page"], full, full_service, search)
         return page_response(page, schema)
 
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("organization"))
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(201, OrganizationSchema)
+    def post(self):
+        """Create an organization from its record (a `directory:admin` key); checked by the rules of `flask hsds import`."""
+        return writes.write("organization", OrganizationSchema, None, "create")
+
 
 @blp.route("/<uuid:organization_id>")
 class OrganizationById(MethodView):
@@ -59,4 +68,22 @@ class OrganizationById(MethodView):
         organization = directory.get_organization(session(), organization_id, args["full_service"])
         if args["full_service"]:
             return jsonify(OrganizationFullServiceSchema().dump(organization))
+        writes.record_etag(OrganizationSchema, organization)
         return organization
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("organization"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(200, OrganizationSchema)
+    def put(self, organization_id: uuid.UUID):
+        """Replace an organization with its full record (a `directory:admin` key).
+
+        Checked by the rules of `flask hsds import`; send the record's `ETag` as `If-Match`.
+        """
+        return writes.write("organization", OrganizationSchema, organization_id, "replace")
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("organization"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.response(200, OrganizationSchema)
+    def patch(self, organization_id: uuid.UUID):
+        """Change some fields of an organization: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
+        return writes.write("organization", OrganizationSchema, organization_id, "patch")

@@ -2,6 +2,8 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api import writes
+from api.auth import keyed
 from api.common import QUERY, page_response, session
 from core import directory
 from schemas.args import ProgramListArgs
@@ -28,6 +30,13 @@ class Programs(MethodView):
         )
         return page_response(page, ProgramSchema())
 
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("program"))
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(201, ProgramSchema)
+    def post(self):
+        """Create a program from its record (a `directory:admin` key); checked by the rules of `flask hsds import`."""
+        return writes.write("program", ProgramSchema, None, "create")
+
 
 @blp.route("/<string:id_or_slug>")
 class ProgramByIdOrSlug(MethodView):
@@ -35,4 +44,23 @@ class ProgramByIdOrSlug(MethodView):
     @blp.alt_response(404, description="No program has this id or slug.")
     def get(self, id_or_slug: str):
         """Get a program by id or by slug (`/programs/help-me-grow`)."""
-        return directory.get_program(session(), id_or_slug)
+        program = directory.get_program(session(), id_or_slug)
+        writes.record_etag(ProgramSchema, program)
+        return program
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("program"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(200, ProgramSchema)
+    def put(self, id_or_slug: str):
+        """Replace a program with its full record (a `directory:admin` key).
+
+        Checked by the rules of `flask hsds import`; send the record's `ETag` as `If-Match`.
+        """
+        return writes.write("program", ProgramSchema, directory.get_program(session(), id_or_slug).id, "replace")
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("program"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.response(200, ProgramSchema)
+    def patch(self, id_or_slug: str):
+        """Change some fields of a program: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
+        return writes.write("program", ProgramSchema, directory.get_program(session(), id_or_slug).id, "patch")

@@ -4,6 +4,8 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api import writes
+from api.auth import keyed
 from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, session
 from api.services import query_from
 from core import directory
@@ -41,6 +43,13 @@ class ServiceAtLocations(MethodView):
         )
         return page_response(page, schema)
 
+    @keyed(blp, *writes.STAFF, errors=writes.errors("service at location"))
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(201, ServiceAtLocationSchema)
+    def post(self):
+        """Create a service at location from its record (program staff of its service, or an admin); checked by the rules of `flask hsds import`."""
+        return writes.write("service_at_location", ServiceAtLocationSchema, None, "create")
+
 
 @blp.route("/<uuid:sal_id>")
 class ServiceAtLocationById(MethodView):
@@ -48,4 +57,23 @@ class ServiceAtLocationById(MethodView):
     @blp.alt_response(404, description="No service at location has this id.")
     def get(self, sal_id: uuid.UUID):
         """Get a service at a location, with the location and the service."""
-        return directory.get_service_at_location(session(), sal_id)
+        sal = directory.get_service_at_location(session(), sal_id)
+        writes.record_etag(ServiceAtLocationSchema, sal)
+        return sal
+
+    @keyed(blp, *writes.STAFF, errors=writes.errors("service at location"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(200, ServiceAtLocationSchema)
+    def put(self, sal_id: uuid.UUID):
+        """Replace a service at location with its full record (program staff of its service, or an admin).
+
+        Checked by the rules of `flask hsds import`; send the record's `ETag` as `If-Match`.
+        """
+        return writes.write("service_at_location", ServiceAtLocationSchema, sal_id, "replace")
+
+    @keyed(blp, *writes.STAFF, errors=writes.errors("service at location"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.response(200, ServiceAtLocationSchema)
+    def patch(self, sal_id: uuid.UUID):
+        """Change some fields of a service at location: a JSON Merge Patch (RFC 7396) of its record (program staff of its service, or an admin)."""
+        return writes.write("service_at_location", ServiceAtLocationSchema, sal_id, "patch")

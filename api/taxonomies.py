@@ -4,6 +4,8 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api import writes
+from api.auth import keyed
 from api.common import QUERY, ndjson_doc, ndjson_response, page_response, session
 from core import directory
 from schemas.args import TaxonomyListArgs, TaxonomyTermListArgs
@@ -65,6 +67,13 @@ class TaxonomyTerms(MethodView):
         page = directory.list_taxonomy_terms(session(), filters, args["page"], args["per_page"])
         return page_response(page, TaxonomyTermSchema())
 
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("taxonomy term"))
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(201, TaxonomyTermDetailSchema)
+    def post(self):
+        """Create a taxonomy term from its record (a `directory:admin` key); checked by the rules of `flask hsds import`."""
+        return writes.write("taxonomy_term", TaxonomyTermDetailSchema, None, "create")
+
 
 @blp.route("taxonomy_terms/<uuid:term_id>")
 class TaxonomyTermById(MethodView):
@@ -72,4 +81,23 @@ class TaxonomyTermById(MethodView):
     @blp.alt_response(404, description="No taxonomy term has this id.")
     def get(self, term_id: uuid.UUID):
         """Get a taxonomy term with its taxonomy."""
-        return directory.get_taxonomy_term(session(), term_id)
+        term = directory.get_taxonomy_term(session(), term_id)
+        writes.record_etag(TaxonomyTermDetailSchema, term)
+        return term
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("taxonomy term"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.response(200, TaxonomyTermDetailSchema)
+    def put(self, term_id: uuid.UUID):
+        """Replace a taxonomy term with its full record (a `directory:admin` key).
+
+        Checked by the rules of `flask hsds import`; send the record's `ETag` as `If-Match`.
+        """
+        return writes.write("taxonomy_term", TaxonomyTermDetailSchema, term_id, "replace")
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("taxonomy term"))
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.response(200, TaxonomyTermDetailSchema)
+    def patch(self, term_id: uuid.UUID):
+        """Change some fields of a taxonomy term: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
+        return writes.write("taxonomy_term", TaxonomyTermDetailSchema, term_id, "patch")

@@ -425,3 +425,94 @@ def fresh_capacity_condition(statuses: tuple[str, ...], stale_days: int, now: da
     """SQL: the service's status is one of `statuses` and not stale."""
     since = (now or utcnow()) - timedelta(days=stale_days)
     return and_(Service.capacity_status.in_(statuses), Service.capacity_updated >= since)
+
+
+# --------------------------------------------------------------------------- other records
+
+# Records other than services that the API writes: organizations, programs and taxonomy terms
+# by an admin key; a service at location also by the key of its service's program.
+SERVER_FIELDS_OF = {
+    "organization": ("last_modified", "programs", "services", "contacts"),
+    "program": ("last_modified", "organization", "services"),
+    "taxonomy_term": ("taxonomy_detail", "children", "parent"),
+    "service_at_location": ("service", "distance"),
+}
+
+
+def _model_of(kind: str):
+    from models import Organization, Program, ServiceAtLocation as Sal, TaxonomyTerm
+
+    return {"organization": Organization, "program": Program, "taxonomy_term": TaxonomyTerm, "service_at_location": Sal}[kind]
+
+
+def _may_write(session: Session, client: ApiClient, kind: str, service_id: Any) -> bool:
+    if is_admin(client):
+        return True
+    if kind != "service_at_location" or WRITE not in client.scope_set:
+        return False
+    try:
+        service = session.get(Service, uuid.UUID(str(service_id)))
+    except ValueError:
+        return False
+    return service is not None and may_edit_program(client, service.program_id)
+
+
+def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.UUID | None, body: Any, if_match,
+                serialize: Callable[[Any], dict], action: str) -> Any:
+    """Create (`record_id` None), replace or merge-patch one record, by the import's rules.
+    Nested records are upserted by id (those a replace no longer lists are kept)."""
+    model = _model_of(kind)
+    if not isinstance(body, dict):
+        raise InvalidData("The body must be a JSON object: a record.", {"json": ["Not a JSON object."]})
+    before = None
+    if action == "create":
+        raw_id = body.get("id")
+        try:
+            record_id = uuid.UUID(str(raw_id)) if raw_id is not None else uuid.uuid4()
+        except ValueError:
+            raise InvalidData("The record's id is not a UUID.", {"id": ["Not a UUID."]}) from None
+        if session.get(model, record_id) is not None:
+            raise Conflict(f"A {kind.replace('_', ' ')} with this id exists: replace it with PUT.")
+        record = dict(body)
+    else:
+        current = session.get(model, record_id)
+        if current is None:
+            raise NotFound(f"No {kind.replace('_', ' ')} has this id.")
+        if not _may_write(session, client, kind, getattr(current, "service_id", None)):
+            raise Forbidden("This key may not change this record.")
+        before = serialize(current)
+        check_version(before, if_match)
+        if action == "patch":
+            record = merge_patch({k: v for k, v in before.items() if k not in SERVER_FIELDS_OF[kind]}, body)
+        else:
+            record = dict(body)
+    record = {key: value for key, value in record.items() if key not in SERVER_FIELDS_OF[kind]}
+    if "id" in record and str(record["id"]) != str(record_id):
+        raise InvalidData("The record's id is not the id of the URL.", {"id": ["Differs from the id in the URL."]})
+    record["id"] = str(record_id)
+    if not _may_write(session, client, kind, record.get("service_id")):
+        raise Forbidden("This key may not write this record.")
+    from collections import defaultdict
+
+    from core.hsds_package import TABLES, flatten
+
+    importer = Importer(session, strict=True)
+    rows: dict = defaultdict(list)
+    flatten(record, "body", 1, table=kind, rows=rows, report=importer.report)
+    for spec in TABLES:
+        if rows.get(spec.name):
+            importer.add(spec, rows[spec.name], repeats=spec.name != kind)
+    if importer.report.faults:
+        raise InvalidData("The record breaks the directory's rules; nothing was changed.", _faults_as_errors(importer.report))
+    importer.finish()
+    session.flush()
+    session.expire_all()
+    saved = session.get(model, record_id)
+    changes = changes_between(before, serialize(saved))
+    if changes:
+        if hasattr(saved, "last_modified") and before is not None:
+            saved.last_modified = utcnow()
+        session.add(RecordHistory(record_type=kind, record_id=record_id, action=action, client_id=client.id,
+                                  client_name=client.name, at=utcnow(), changes=changes))
+        session.flush()
+    return saved

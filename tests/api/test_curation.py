@@ -353,3 +353,51 @@ def test_clients_create_takes_a_contact_email(runner):
     bad = runner.invoke(args=["clients", "create", "--name", "HH", "--scopes", "directory:write",
                               "--program", "healthy-homes", "--email", "nobody"])
     assert bad.exit_code != 0 and "e-mail" in bad.output
+
+
+# ----------------------------------------------------------------------------- other records
+
+
+def read_at(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    return response.get_json(), response.headers["ETag"]
+
+
+def test_an_admin_key_edits_organizations_programs_and_terms_and_a_staff_key_does_not(app, client, keys):
+    terms = json.loads((ROOT / "seed_data" / "taxonomy.json").read_text())["taxonomy_terms"]
+    term_id = terms[0]["id"]
+    for path, change in (
+        (f"/organizations/{ORGANIZATION}", {"alternate_name": "CT Children's"}),
+        (f"/programs/{HEALTHY_HOMES_PROGRAM}", {"alternate_name": "Healthy Homes Program"}),
+        (f"/taxonomy_terms/{term_id}", {"description": "A category of this directory."}),
+    ):
+        before, etag = read_at(client, path)
+        refused = client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["staff"], **{"If-Match": etag}))
+        assert refused.status_code == 403, path
+        assert read_at(client, path) == (before, etag)
+        assert client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["admin"])).status_code == 428
+        done = client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["admin"], **{"If-Match": etag}))
+        assert done.status_code == 200, (path, done.get_json())
+        after, new_etag = read_at(client, path)
+        assert {k: after[k] for k in change} == change and new_etag != etag
+        stale = client.patch(path, data='{"alternate_name": "x"}', content_type=PATCH, headers=auth(keys["admin"], **{"If-Match": etag}))
+        assert stale.status_code == 412
+    # A program's new name is searchable at once, through its services.
+    bad = client.patch(f"/programs/{HEALTHY_HOMES_PROGRAM}", data='{"name": null}', content_type=PATCH,
+                       headers=auth(keys["admin"], **{"If-Match": read_at(client, f"/programs/{HEALTHY_HOMES_PROGRAM}")[1]}))
+    assert bad.status_code == 422 and "name" in bad.get_json()["errors"]
+
+
+def test_staff_add_a_place_to_their_service(client, keys):
+    location_id = str(uuid.uuid4())
+    body = {"service_id": INSPECTIONS, "location": {"id": location_id, "name": "Healthy Homes office",
+                                                   "location_type": "physical", "organization_id": ORGANIZATION}}
+    created = client.post("/service_at_locations", json=body, headers=auth(keys["staff"]))
+    assert created.status_code == 201, created.get_json()
+    sal_id = created.get_json()["id"]
+    record, _ = read(client)
+    assert [s["location_id"] for s in record["service_at_locations"]] == [location_id]
+    assert client.get(f"/service_at_locations/{sal_id}").get_json()["location"]["name"] == "Healthy Homes office"
+    other = {"service_id": HMG_CT, "location_id": location_id}
+    assert client.post("/service_at_locations", json=other, headers=auth(keys["staff"])).status_code == 403
