@@ -53,7 +53,7 @@ def body() -> dict:
 
 
 @pytest.fixture
-def keys(app):
+def keys(app, referrals_on):
     with app.app_context():
         made = {
             "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
