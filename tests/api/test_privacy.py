@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text, update
 
 from api import create_app
@@ -21,7 +21,7 @@ from api.config import TEST_DATA_ENCRYPTION_KEY, Config
 from api.extensions import db
 from models import AuditEntry, Base, Referral, WebhookSubscription, crypto, utcnow
 from tests.api.test_referrals import HMG_CT, Receiver, auth, body, deliver, keys, move  # noqa: F401 (fixture)
-from tests.conftest import _pg_admin, _pg_url_for
+from tests.conftest import _pg_admin, _pg_url_for, accept_referrals
 
 # Their receivers listen on loopback over http: allowed in these tests, refused by default.
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
@@ -138,6 +138,7 @@ def sqlite_app(tmp_path):
     with application.app_context():
         upgrade()
         load_directory(db.session, SEED_DIR)
+        accept_referrals(db.session)
         db.session.commit()
     yield application, path
     with application.app_context():
@@ -352,9 +353,12 @@ def test_the_migration_encrypts_existing_referrals(database_at_0007):
     name = unique_name()
     client_id, referral_id, event_id, hook_id = (uuid.uuid4() for _ in range(4))
     with app.app_context():
-        upgrade(revision="0007")
+        # Seeded by today's models, then taken back to the revision before encryption.
+        upgrade()
         load_directory(db.session, SEED_DIR)
         db.session.commit()
+        db.session.remove()
+        downgrade(revision="0008_webhooks")
         sqlite = db.engine.dialect.name == "sqlite"
         ident = (lambda u: u.hex) if sqlite else str
         now = utcnow().replace(tzinfo=None).isoformat(" ") if sqlite else utcnow()
