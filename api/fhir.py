@@ -7,8 +7,8 @@ keys, write the same audit entries and carry `Cache-Control: no-store`.
 """
 from __future__ import annotations
 
-import uuid
 import re
+import uuid
 from urllib.parse import urlencode
 
 from flask import current_app, g, request

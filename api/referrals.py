@@ -55,12 +55,12 @@ REST_VERSION = re.compile(r"v(\d{1,9})")
 
 
 def if_match_version(version_tag: re.Pattern = REST_VERSION, example: str = '"v3"') -> int | None:
-    """The version the request's `If-Match` names: None without the header or with `*`; -1
+    """The version the request's `If-Match` names: None without the header (or an empty one) or with `*`; -1
     for an entity tag that names no version (it can never match: a 412). A header that is not
     one entity tag is a 400. Weak tags (`W/"..."`) are compared like strong ones: the version
     counter names one state of the referral either way."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None or header.strip(" \t") in ("", "*"):  # an empty header is as if not sent
         return None
     tag = ENTITY_TAG.fullmatch(header.strip(" \t"))
     if tag is None:
