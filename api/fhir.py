@@ -7,6 +7,7 @@ keys, write the same audit entries and carry `Cache-Control: no-store`.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import urlencode
 
@@ -20,12 +21,12 @@ from api.auth import BEARER, require
 from api.common import QUERY, session
 from api.errors import STATUS_OF
 from api.limits import is_keyed
-from api.referrals import IDEMPOTENCY_KEY
-from core import directory, fhir, referrals
-from core.errors import DomainError, InvalidData, NotFound
+from api.referrals import IDEMPOTENCY_KEY, IF_MATCH_DOC, if_match_version
+from core import directory, fhir, json_patch, referrals
+from core.errors import DomainError, Forbidden, InvalidData, InvalidTransition, NotFound
 from core.paging import Page
 from schemas.fhir import FhirBundleSchema, FhirOperationOutcomeSchema, FhirResourceSchema, HealthcareServiceSearchArgs, TaskSearchArgs
-from schemas.referrals import ReferralIn
+from schemas.referrals import ReferralIn, StatusChangeIn
 
 blp = Blueprint(
     "fhir",
@@ -35,6 +36,20 @@ blp = Blueprint(
 )
 
 FHIR = {"content_type": fhir.MEDIA_TYPE}
+JSON_PATCH_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {"type": "string", "enum": list(json_patch.OPERATIONS)},
+            "path": {"type": "string"},
+            "from": {"type": "string"},
+            "value": {},
+        },
+    },
+}
 KEYED_ERRORS = ((401, "No key, or a key that is wrong or revoked."), (403, "The key lacks the scope."))
 
 
@@ -177,6 +192,38 @@ def referral_headers(referral) -> dict:
     return {"ETag": f'W/"{referral.version}"', "Last-Modified": referral.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT")}
 
 
+FHIR_VERSION_TAG = re.compile(r"(\d{1,9})")  # FHIR ETags: W/"<versionId>" (the weak form) or "<versionId>"
+
+
+def expected_version() -> int | None:
+    """The versionId that the request's `If-Match` names (None without one); not an entity tag: a 400."""
+    return if_match_version(FHIR_VERSION_TAG, example='W/"3"')
+
+
+def updated_task(referral_id: uuid.UUID, expected: int | None, incoming_of):
+    """Move the referral as the Task that `incoming_of(current Task)` gives asks, as
+    `POST /referrals/{id}/status` would (lifecycle, scopes, webhooks, audit), and answer the
+    updated Task. The Task is read and compared under the referral's write lock."""
+    referral = referrals.referral_for_change(session(), g.client, referral_id, expected)
+    parts = fhir.referral_parts(session(), referral)
+    current = fhir.task(referral, parts)
+    move = fhir.task_move(current, incoming_of(current))
+    try:
+        data = StatusChangeIn().load(move)
+    except ValidationError as exc:
+        return outcome_response(422, "The Task has invalid values; see the issues.", fhir.task_paths(exc.messages))
+    try:
+        referrals.move_referral(session(), g.client, referral, data["status"], data.get("reason"), data.get("outcome"), expected)
+    except InvalidData as exc:
+        raise InvalidData(exc.message, fhir.task_paths(exc.errors)) from None
+    except (InvalidTransition, Forbidden) as exc:
+        allowed = exc.errors.get("allowed", [])
+        choice = f"Next statuses this key may choose: {', '.join(allowed)}." if allowed else "This key may choose no next status."
+        return outcome_response(409 if isinstance(exc, InvalidTransition) else 403, exc.message, {"Task.status": [choice]})
+    session().commit()
+    return fhir_response(fhir.task(referral, fhir.referral_parts(session(), referral)), headers=referral_headers(referral))
+
+
 # ----------------------------------------------------------------------------- capability
 
 
@@ -290,6 +337,71 @@ class TaskById(MethodView):
         body = fhir.task(referral, fhir.referral_parts(session(), referral))
         session().commit()
         return fhir_response(body, headers=referral_headers(referral))
+
+    @errors_documented(
+        (400, "Not a Task with the id of the URL, the body is not well-formed JSON, or If-Match is not one entity tag."),
+        (404, "No referral with this id is visible to this key."),
+        (409, "The lifecycle does not allow this move; the issues list the next statuses this key may choose."),
+        (412, "If-Match names an older version of the Task."),
+        (422, "A field other than status, statusReason and output differs from the current Task, a value is "
+              "invalid, or a reason is missing where one is required."),
+        keyed=True,
+    )
+    @require("referrals:submit", "referrals:manage")
+    @blp.response(200, FhirResourceSchema, headers={"ETag": {"schema": {"type": "string"}}}, **FHIR)
+    @blp.doc(
+        parameters=[IF_MATCH_DOC],
+        requestBody={"required": True, "content": {fhir.MEDIA_TYPE: {"schema": FhirResourceSchema}}},
+    )
+    def put(self, resource_id: str):
+        """Update a Task: move its referral through the lifecycle.
+
+        Send the Task as read with `status` changed, and `statusReason` (its `text`, required
+        for rejected, on-hold, failed, cancelled and entered-in-error) and `output` (one, the
+        outcome as `valueString`, on completed) as they should be. Any other element that
+        differs from the current Task is a 422; `meta` and `lastModified` are the server's.
+        It is the same move as `POST /referrals/{id}/status`: same lifecycle (409 when not
+        allowed), same sides (the receiving program moves it forward, the sender may cancel),
+        webhooks and audit. `If-Match: W/"<versionId>"` (the ETag of your read) makes a stale
+        update a 412. Answers the updated Task.
+        """
+        referral_id = as_uuid(resource_id)
+        expected = expected_version()
+        resource = fhir.check_task_resource(request.get_json(silent=True), resource_id)
+        return updated_task(referral_id, expected, lambda current: resource)
+
+    @errors_documented(
+        (400, "Not a JSON Patch, the body is not well-formed JSON, or If-Match is not one entity tag."),
+        (404, "No referral with this id is visible to this key."),
+        (409, "The lifecycle does not allow this move (the issues list the next statuses), or a test operation failed."),
+        (412, "If-Match names an older version of the Task."),
+        (415, "The body is not application/json-patch+json."),
+        (422, "An operation writes elsewhere than /status, /statusReason or /output, names nothing in the Task, "
+              "or gives an invalid value; or a reason is missing where one is required."),
+        keyed=True,
+    )
+    @require("referrals:submit", "referrals:manage")
+    @blp.response(200, FhirResourceSchema, headers={"ETag": {"schema": {"type": "string"}}}, **FHIR)
+    @blp.doc(
+        parameters=[IF_MATCH_DOC],
+        requestBody={"required": True, "content": {fhir.PATCH_MEDIA_TYPE: {"schema": JSON_PATCH_SCHEMA}}},
+    )
+    def patch(self, resource_id: str):
+        """Patch a Task (JSON Patch, RFC 6902): move its referral through the lifecycle.
+
+        `Content-Type: application/json-patch+json`; operations may write `/status`,
+        `/statusReason` and `/output` only (a `test` may read anywhere), e.g.
+        `[{"op": "replace", "path": "/status", "value": "on-hold"}, {"op": "add", "path":
+        "/statusReason", "value": {"text": "Family travelling"}}]`. The patched Task is then
+        the same update as a PUT of it, with the same checks and answers.
+        """
+        referral_id = as_uuid(resource_id)
+        expected = expected_version()
+        if request.mimetype != fhir.PATCH_MEDIA_TYPE:
+            abort(415, message=f"Send a JSON Patch, with Content-Type: {fhir.PATCH_MEDIA_TYPE}.")
+        operations = request.get_json(silent=True)
+        json_patch.check(operations)
+        return updated_task(referral_id, expected, lambda current: fhir.patch_task(current, operations))
 
 
 @blp.route("/Task")

@@ -55,23 +55,33 @@ ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
 REST_VERSION = re.compile(r"v(\d{1,9})")
 
 
-def if_match_version(version_tag: re.Pattern = REST_VERSION) -> int | None:
-    """The version the request's `If-Match` names: None without the header or with `*`; -1
+def if_match_version(version_tag: re.Pattern = REST_VERSION, example: str = '"v3"') -> int | None:
+    """The version the request's `If-Match` names: None without the header (or an empty one) or with `*`; -1
     for an entity tag that names no version (it can never match: a 412). A header that is not
     one entity tag is a 400. Weak tags (`W/"..."`) are compared like strong ones: the version
     counter names one state of the referral either way."""
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None or header.strip(" \t") in ("", "*"):  # an empty header is as if not sent
         return None
     tag = ENTITY_TAG.fullmatch(header.strip(" \t"))
     if tag is None:
         abort(
             400,
-            message='If-Match must be one entity tag, such as "v3" (the ETag of your last read), or *.',
+            message=f"If-Match must be one entity tag, such as {example} (the ETag of your last read), or *.",
             errors={"If-Match": ["Not an entity tag."]},
         )
     version = version_tag.fullmatch(tag.group(2))
     return int(version.group(1)) if version else -1
+
+
+# The If-Match header as the OpenAPI document describes it.
+IF_MATCH_DOC = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": "The ETag of your last read (or *): a change from an older version is a 412.",
+    "schema": {"type": "string", "pattern": r'^[ \t]*(\*|(W/)?"[\x21\x23-\x7e]*")[ \t]*$'},
+}
 
 
 def expected_version() -> int | None:
@@ -161,7 +171,7 @@ class ReferralStatus(MethodView):
     @require("referrals:submit", "referrals:manage")
     @blp.arguments(StatusChangeIn)
     @blp.response(200, ReferralOut, headers={"ETag": {"schema": {"type": "string"}}})
-    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"}}])
+    @blp.doc(parameters=[IF_MATCH_DOC])
     def post(self, data, referral_id: uuid.UUID):
         """Move a referral through its lifecycle (FHIR Task status codes).
 

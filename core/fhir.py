@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from core import directory, editing
+from core import directory, editing, json_patch
 from core.errors import DomainError, InvalidData, NotFound
 from core.paging import Page, paginate
 from models import (
@@ -1187,7 +1187,23 @@ def capability_statement(base: str) -> dict:
                     {"type": "ServiceRequest", "interaction": [{"code": "read"}]},
                     {
                         "type": "Task",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "interaction": [
+                            {"code": "read"},
+                            {"code": "search-type"},
+                            {
+                                "code": "update",
+                                "documentation": "PUT the Task as read with status, statusReason and output "
+                                "changed: one move of the referral's lifecycle, as POST /referrals/{id}/status. "
+                                "If-Match: W/\"<versionId>\" is checked when sent (412 when stale).",
+                            },
+                            {
+                                "code": "patch",
+                                "documentation": "JSON Patch (application/json-patch+json) of /status, "
+                                "/statusReason and /output: the same move as an update.",
+                            },
+                        ],
+                        "versioning": "versioned",
+                        "updateCreate": False,
                         "searchParam": [
                             search("owner", "reference", "The receiving Organization (program)."),
                             search("status", "token", "Task status codes, comma-separated."),
@@ -1219,3 +1235,93 @@ def statuses_from(values: list[str]) -> list[str]:
             out.append(code)
     return out
 
+
+
+# ----------------------------------------------------------------------------- updating a Task
+
+# What an update of a Task may change: its referral's status, the reason and the outcome.
+TASK_CHANGEABLE = ("status", "statusReason", "output")
+# Kept by the server: what an update sends in these is not stored (FHIR: meta.versionId and
+# meta.lastUpdated of an update are ignored; lastModified is the time of the change).
+TASK_SERVER_KEPT = ("meta", "lastModified")
+# The field of a move (as `POST /referrals/{id}/status` takes it) and where it sits in a Task.
+TASK_PATH = {"status": "Task.status", "reason": "Task.statusReason", "outcome": "Task.output"}
+PATCH_MEDIA_TYPE = "application/json-patch+json"
+
+
+def check_task_resource(resource, resource_id: str) -> dict:
+    """The body of `PUT /fhir/Task/<id>`: a Task with the id of the URL (InvalidResource, a 400, otherwise)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Task":
+        raise InvalidResource("Send a Task resource (resourceType Task).", {"Task": ["Not a Task resource."]})
+    if resource.get("id") != resource_id:
+        raise InvalidResource("The Task's id must be the id in the URL.", {"Task.id": ["Not the id of the URL."]})
+    return resource
+
+
+def task_may_change(tokens: list[str]) -> bool:
+    """Whether a JSON Patch operation may write at this path of a Task."""
+    return bool(tokens) and tokens[0] in TASK_CHANGEABLE
+
+
+def patch_task(current: dict, operations) -> dict:
+    """The Task with a JSON Patch applied (only /status, /statusReason and /output may be
+    written); errors name the Task's elements (`Task.contained`), not the pointers."""
+    try:
+        return json_patch.apply_patch(current, operations, task_may_change)
+    except InvalidData as exc:
+        errors = {}
+        for pointer, messages in exc.errors.items():
+            tokens = json_patch.pointer_tokens(pointer)
+            path = ".".join(["Task", *(t for t in tokens if not t.isdigit() and t != "-")])
+            errors.setdefault(path, []).extend(messages)
+        raise InvalidData(exc.message, errors) from None
+
+
+def task_move(current: dict, incoming: dict) -> dict:
+    """The move an updated Task asks for, as `POST /referrals/{id}/status` takes it
+    (`status`, and `reason` and `outcome` when given), from the current Task and the Task sent.
+
+    Only `status`, `statusReason` (its text) and `output` (one output, the outcome as
+    `valueString`) may differ from the current Task; `meta` and `lastModified` are the
+    server's; `businessStatus` may be left as it was read or be the new status's. Anything else
+    that differs, is missing or is added is an InvalidData naming it (a 422).
+    """
+    errors: dict[str, list[str]] = {}
+    for name in sorted(set(current) | set(incoming)):
+        if name in TASK_CHANGEABLE or name in TASK_SERVER_KEPT or name == "businessStatus":
+            continue
+        if name not in incoming or name not in current or not json_patch.same(current[name], incoming[name]):
+            errors[f"Task.{name}"] = ["Only status, statusReason and output may change; this differs from the current Task."]
+    move: dict = {"status": incoming.get("status")}
+    if move["status"] is None:
+        errors["Task.status"] = ["Required."]
+    if "businessStatus" in incoming and isinstance(move["status"], str) and move["status"] in BUSINESS_STATUS:
+        kept = [current.get("businessStatus"), {"text": BUSINESS_STATUS[move["status"]]}]
+        if not any(json_patch.same(incoming["businessStatus"], value) for value in kept):
+            errors["Task.businessStatus"] = ["Set by the server from status: send it as read, or leave it out."]
+    if incoming.get("statusReason") is not None:
+        reason = _concept_text(incoming["statusReason"]) if isinstance(incoming["statusReason"], dict) else None
+        if reason is None:
+            errors["Task.statusReason"] = ["A CodeableConcept whose text is the reason."]
+        else:
+            move["reason"] = reason
+    output = incoming.get("output")
+    if output is not None and output != []:
+        values = [item.get("valueString") for item in output] if isinstance(output, list) and all(
+            isinstance(item, dict) for item in output) else None
+        if values is None or len(values) != 1 or not isinstance(values[0], str):
+            errors["Task.output"] = ["One output: the outcome, as valueString."]
+        else:
+            move["outcome"] = values[0]
+    if errors:
+        raise InvalidData("The Task differs from the current one where it may not; see the issues.", errors)
+    return move
+
+
+def task_paths(errors: dict) -> dict:
+    """Field errors of a move (`reason`, `outcome`), keyed by where they sit in a Task."""
+    out: dict[str, list[str]] = {}
+    for path, messages in _flatten(errors):
+        path = path.removeprefix("json.")
+        out.setdefault(TASK_PATH.get(path.split(".")[0], path), []).extend(messages)
+    return out
