@@ -656,20 +656,30 @@ def deliver_due(
         .limit(limit)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     )
-    groups: dict[uuid.UUID, list[_Job]] = {}
+    due: dict[uuid.UUID, list[_Job]] = {}
     for delivery, subscription in session.execute(stmt).all():
-        group = groups.setdefault(subscription.id, [])
-        lease = now + timedelta(seconds=(len(group) + 1) * (policy.timeout_s + 5) + 60)
-        claimed = session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-            .values(next_attempt_at=lease)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed:
-            group.append(
-                _Job(delivery.id, subscription.id, subscription.url, subscription.secret, dict(delivery.payload), delivery.next_attempt_at)
-            )
+        due.setdefault(subscription.id, []).append(
+            _Job(delivery.id, subscription.id, subscription.url, subscription.secret, dict(delivery.payload), delivery.next_attempt_at)
+        )
+    # Claim each until it has surely been attempted: a group starts once the pool has worked
+    # through the attempts submitted before it (at most ceil(earlier / pool size) deadlines),
+    # then its own go one after another. A worker that dies mid-pass leaves them due then.
+    groups: dict[uuid.UUID, list[_Job]] = {}
+    earlier = 0
+    for subscription_id, jobs in due.items():
+        waves = -(-earlier // policy.pool_size)
+        for position, job in enumerate(jobs):
+            lease = now + timedelta(seconds=(waves + position + 1) * policy.timeout_s + 5)
+            claimed = session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.status == "pending",
+                       WebhookDelivery.next_attempt_at <= now)
+                .values(next_attempt_at=lease)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed:
+                groups.setdefault(subscription_id, []).append(job)
+        earlier += len(jobs)
     session.commit()
     groups = {key: jobs for key, jobs in groups.items() if jobs}
     if not groups:
