@@ -109,8 +109,8 @@ class Policy:
     pool_size: int = 8
     backoff_base: float = BACKOFF_BASE_S
     disable_after: timedelta = timedelta(days=1)
-    # Replaceable for tests of DNS answers that change (the default asks the system resolver).
-    resolve: Callable[[str, int], list[str]] = field(default=system_resolve, compare=False)
+    # Replaceable for tests of DNS answers that change (None: `system_resolve`, the system's).
+    resolve: Callable[[str, int], list[str]] | None = field(default=None, compare=False)
     # Replaceable for tests that trust a test certificate authority.
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
 
@@ -275,7 +275,7 @@ def vetted_addresses(target: Target, policy: Policy) -> list[ipaddress.IPv4Addre
         addresses = [target.literal]
     else:
         try:
-            answers = policy.resolve(target.host, target.port)
+            answers = (policy.resolve or system_resolve)(target.host, target.port)
         except (OSError, UnicodeError) as exc:
             raise Unresolvable() from exc
         addresses = []
