@@ -63,7 +63,7 @@ OUTCOME_TEXT = {
     "http_status": None,
     "timeout": "No complete answer within the deadline.",
     "unreachable": "The receiver could not be reached.",
-    "address_refused": "The URL's host is not a public address; nothing was sent.",
+    "address_refused": "The URL is not allowed (https to a public address); nothing was sent.",
 }
 DISABLED_REASON = (
     "Every delivery attempt failed for {hours:g} hours (last outcome: {outcome}); "
@@ -304,7 +304,8 @@ def check_url(url: str, policy: Policy) -> Target:
         vetted_addresses(target, policy)
     except AddressRefused as exc:
         raise InvalidData(
-            f"The webhook URL's host is or resolves to a {exc.args[0]} address; webhooks go to public addresses only.",
+            f"The webhook URL's host is or resolves to an address that is not allowed ({exc.args[0]}); "
+            "webhooks go to public addresses only.",
             {"url": ["Not a public address."]},
         ) from None
     except Unresolvable:
@@ -779,7 +780,6 @@ def run(
                 if once:
                     raise
                 log.error("webhook delivery pass failed: database unavailable (%s)", type(exc.orig).__name__)
-                session.rollback()
                 attempted = 0
             finally:
                 session.close()
