@@ -63,7 +63,7 @@ OUTCOME_TEXT = {
     "http_status": None,
     "timeout": "No complete answer within the deadline.",
     "unreachable": "The receiver could not be reached.",
-    "address_refused": "The URL's host is not a public address; nothing was sent.",
+    "address_refused": "The URL is not allowed (https to a public address); nothing was sent.",
 }
 DISABLED_REASON = (
     "Every delivery attempt failed for {hours:g} hours (last outcome: {outcome}); "
@@ -109,8 +109,8 @@ class Policy:
     pool_size: int = 8
     backoff_base: float = BACKOFF_BASE_S
     disable_after: timedelta = timedelta(days=1)
-    # Replaceable for tests of DNS answers that change (the default asks the system resolver).
-    resolve: Callable[[str, int], list[str]] = field(default=system_resolve, compare=False)
+    # Replaceable for tests of DNS answers that change (None: `system_resolve`, the system's).
+    resolve: Callable[[str, int], list[str]] | None = field(default=None, compare=False)
     # Replaceable for tests that trust a test certificate authority.
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
 
@@ -275,7 +275,7 @@ def vetted_addresses(target: Target, policy: Policy) -> list[ipaddress.IPv4Addre
         addresses = [target.literal]
     else:
         try:
-            answers = policy.resolve(target.host, target.port)
+            answers = (policy.resolve or system_resolve)(target.host, target.port)
         except (OSError, UnicodeError) as exc:
             raise Unresolvable() from exc
         addresses = []
@@ -304,7 +304,8 @@ def check_url(url: str, policy: Policy) -> Target:
         vetted_addresses(target, policy)
     except AddressRefused as exc:
         raise InvalidData(
-            f"The webhook URL's host is or resolves to a {exc.args[0]} address; webhooks go to public addresses only.",
+            f"The webhook URL's host is or resolves to an address that is not allowed ({exc.args[0]}); "
+            "webhooks go to public addresses only.",
             {"url": ["Not a public address."]},
         ) from None
     except Unresolvable:
@@ -656,20 +657,30 @@ def deliver_due(
         .limit(limit)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     )
-    groups: dict[uuid.UUID, list[_Job]] = {}
+    due: dict[uuid.UUID, list[_Job]] = {}
     for delivery, subscription in session.execute(stmt).all():
-        group = groups.setdefault(subscription.id, [])
-        lease = now + timedelta(seconds=(len(group) + 1) * (policy.timeout_s + 5) + 60)
-        claimed = session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-            .values(next_attempt_at=lease)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed:
-            group.append(
-                _Job(delivery.id, subscription.id, subscription.url, subscription.secret, dict(delivery.payload), delivery.next_attempt_at)
-            )
+        due.setdefault(subscription.id, []).append(
+            _Job(delivery.id, subscription.id, subscription.url, subscription.secret, dict(delivery.payload), delivery.next_attempt_at)
+        )
+    # Claim each until it has surely been attempted: a group starts once the pool has worked
+    # through the attempts submitted before it (at most ceil(earlier / pool size) deadlines),
+    # then its own go one after another. A worker that dies mid-pass leaves them due then.
+    groups: dict[uuid.UUID, list[_Job]] = {}
+    earlier = 0
+    for subscription_id, jobs in due.items():
+        waves = -(-earlier // policy.pool_size)
+        for position, job in enumerate(jobs):
+            lease = now + timedelta(seconds=(waves + position + 1) * policy.timeout_s + 5)
+            claimed = session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.status == "pending",
+                       WebhookDelivery.next_attempt_at <= now)
+                .values(next_attempt_at=lease)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed:
+                groups.setdefault(subscription_id, []).append(job)
+        earlier += len(jobs)
     session.commit()
     groups = {key: jobs for key, jobs in groups.items() if jobs}
     if not groups:
@@ -769,7 +780,6 @@ def run(
                 if once:
                     raise
                 log.error("webhook delivery pass failed: database unavailable (%s)", type(exc.orig).__name__)
-                session.rollback()
                 attempted = 0
             finally:
                 session.close()

@@ -46,7 +46,10 @@ def free_port() -> int:
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("RATELIMIT_", "REDIS_", "WEBHOOK_"))}
     env.update({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false", "FLASK_APP": "wsgi", "LOG_LEVEL": "WARNING",
-                "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY, **extra})
+                "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY,
+                # The fault tests' webhook receivers listen on 127.0.0.1 over http (refused by default).
+                "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true", "WEBHOOK_ALLOW_HTTP": "true",
+                **extra})
     return env
 
 
