@@ -18,6 +18,9 @@ from api.extensions import db
 from core import clients
 from models import AuditEntry, ReferralEvent, WebhookDelivery
 
+# Its webhook receiver listens on loopback over http: allowed here, refused by default.
+pytestmark = pytest.mark.usefixtures("loopback_webhooks")
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]
@@ -51,7 +54,7 @@ def body() -> dict:
 
 
 @pytest.fixture
-def keys(app):
+def keys(app, referrals_on):
     """A partner (sender), the Help Me Grow program (receiver), another program's staff, and
     a directory administrator."""
     with app.app_context():
