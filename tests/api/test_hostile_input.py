@@ -59,18 +59,20 @@ def assert_refused(response, status: int, error: str | None = None) -> dict:
 
 
 @pytest.mark.parametrize(
-    "path",
+    "path,status",
     [
-        "/programs/help%00",
-        "/services?search=a%00b",
-        "/organizations?search=%00",
-        "/fhir/HealthcareService?name=a%00b",
-        "/fhir/HealthcareService/%00",
-        "/services?sear%00ch=x",
+        ("/programs/help%00", 404),
+        ("/services/%00", 404),
+        ("/services?search=a%00b", 422),
+        ("/organizations?search=%00", 422),
+        ("/services?sear%00ch=x", 422),
+        ("/fhir/HealthcareService?name=a%00b", 400),
+        ("/fhir/HealthcareService/%00", 404),
     ],
 )
-def test_a_nul_in_a_path_or_query_is_a_422(client, path):
-    assert_refused(client.get(path), 422)
+def test_a_nul_in_a_path_or_query_is_refused_not_a_500(client, path, status):
+    data = assert_refused(client.get(path), status)
+    assert "NUL" in json.dumps(data)
 
 
 def with_change(change) -> dict:
