@@ -4,8 +4,10 @@
   a name starting with a dot also matches its subdomains; `*` any host) is a 400, before
   routing, rate limits and the result cache. Links the API writes (`profile`, FHIR `fullUrl`
   and paging links) name the request's host, so an untrusted one is never reflected.
-- Text in the path and the query string: a NUL character or a lone surrogate is a 422
-  (schemas/text.py; the same rule applies to every body, FHIR resource and import).
+- Text in the path and the query string: a NUL character or a lone surrogate in the path is
+  a 404 (no resource has such a name), in the query string a 422 (a 400 under /fhir, as every
+  bad FHIR search parameter) (schemas/text.py; the same rule applies to every body, FHIR
+  resource and import, with a 422).
 - JSON bodies are read by one strict reader (`strict_loads`, also the app's JSON provider):
   nesting deeper than `MAX_JSON_DEPTH`, a number literal longer than `MAX_NUMBER_CHARS`
   characters, a non-finite number, or a key given twice in one object is a 400
@@ -154,13 +156,15 @@ def check_host() -> None:
 def check_text_of_url() -> None:
     """NUL or a lone surrogate in the path or the query string: a 422 naming where."""
     problem = text_problem(request.path)
-    if problem:
-        abort(422, message="The path is invalid.", errors={"path": [problem]})
+    if problem:  # no resource has such a name: a 404, as for any other unknown path
+        abort(404, message="No resource has this path.", errors={"path": [problem]})
+    # FHIR answers every bad search parameter with a 400 (OperationOutcome); the rest a 422.
+    status = 400 if request.path == "/fhir" or request.path.startswith("/fhir/") else 422
     for name, value in request.args.items(multi=True):
         problem = text_problem(name) or text_problem(value)
         if problem:
             where = name if not text_problem(name) else "(name)"
-            abort(422, message="A query parameter is invalid.", errors={"query": {where: [problem]}})
+            abort(status, message="A query parameter is invalid.", errors={"query": {where: [problem]}})
 
 
 def vary_on_origin(response):

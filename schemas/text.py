@@ -24,6 +24,7 @@ NUL_MESSAGE = "Holds a NUL character."
 SURROGATE_MESSAGE = "Holds an unpaired UTF-16 surrogate, which is not a character."
 RANGE_MESSAGE = f"Use a date-time between the years {MIN_YEAR} and {MAX_YEAR} (in UTC)."
 _BAD = re.compile("[\x00\ud800-\udfff]")
+DATETIME_PATTERN = r"^(190[1-9]|19[1-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-7])-"
 
 
 def text_problem(value: str) -> str | None:
@@ -110,6 +111,8 @@ class SafeDateTime(fields.AwareDateTime):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("default_timezone", timezone.utc)
+        # For the OpenAPI document (and so schemathesis): years whose every offset stays in range.
+        kwargs["metadata"] = {"pattern": DATETIME_PATTERN, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

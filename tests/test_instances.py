@@ -93,6 +93,7 @@ def deployment(pg_templates, redis_url, tmp_path):
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CACHE_REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": PUBLIC_HOST,
         "CACHE_KEY_PREFIX": prefix,
         "RATELIMIT_KEY_PREFIX": prefix,
         "LOG_LEVEL": "WARNING",
