@@ -28,6 +28,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
         towns=args["town"],
         postcodes=args["postcode"],
         languages=args["language"],
+        accepts_referrals=args.get("accepts_referrals"),
     )
     point = None
     if "lat" in args:

@@ -64,6 +64,7 @@ class ServiceFilters:
     towns: list[str] = field(default_factory=list)
     postcodes: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+    accepts_referrals: bool | None = None  # only services that do (True) or do not (False)
 
 
 @dataclass
@@ -184,6 +185,8 @@ def row_conditions(query: ServiceQuery, radius: bool = True) -> list:
     conditions = []
     if f.modified_after is not None:
         conditions.append(Service.last_modified >= f.modified_after)
+    if f.accepts_referrals is not None:
+        conditions.append(Service.accepts_referrals.is_(f.accepts_referrals))
     if f.ages:
         conditions.append(
             or_(

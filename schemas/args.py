@@ -101,6 +101,9 @@ class ServiceFilterArgs(HSDSListArgs):
         metadata={"description": "Only records modified on or after this time (ISO 8601; UTC when no offset is given)."},
     )
     full = fields.Boolean(load_default=False, metadata={"description": "Return fully nested records."})
+    accepts_referrals = fields.Boolean(
+        metadata={"description": "`true`: only services that take referrals through this API; `false`: only those that do not."}
+    )
     search = QueryText(
         validate=validate.Length(max=MAX_SEARCH_LENGTH),
         metadata={

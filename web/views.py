@@ -34,7 +34,7 @@ bp = Blueprint(
 
 PER_PAGE = 10
 FACETS = ["category", "town", "language", "program"]
-SEARCH_PARAMS = ("q", "category", "town", "age", "language", "sort", "page")
+SEARCH_PARAMS = ("q", "category", "town", "age", "language", "accepting", "sort", "page")
 OPEN_STATUSES = ("requested", "accepted", "in-progress", "on-hold")
 INBOX_PAGE = 50
 
@@ -149,6 +149,8 @@ def search_args() -> tuple[dict, dict]:
     for name in ("category", "town", "language"):
         raw[name] = [form[name]] if form[name] else []
     raw["age"] = [form["age"]] if form["age"] else []
+    if form["accepting"]:
+        raw["accepts_referrals"] = form["accepting"]
     if form["sort"]:
         raw["sort"] = form["sort"]
     raw["page"] = form["page"] or 1
@@ -164,7 +166,8 @@ def search():
         if args.get("sort") == "distance":
             raise ValidationError({"sort": ["Not offered here."]})
     except ValidationError as exc:
-        errors = {("q" if k == "search" else k): " ".join(map(str, v)) for k, v in exc.messages.items()}
+        names = {"search": "q", "accepts_referrals": "accepting"}
+        errors = {names.get(k, k): " ".join(map(str, v)) for k, v in exc.messages.items()}
         return page("search.html", 422, form=form, errors=errors, results=None, facets={})
     results = None
     if request.path.endswith("/search") or any(form[name] for name in SEARCH_PARAMS if name != "page"):
