@@ -90,6 +90,7 @@ class Config:
         # sign-in limit per address.
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
         self.WEB_SIGNIN_RATELIMIT = os.environ.get("WEB_SIGNIN_RATELIMIT", "10 per minute")
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict:

@@ -37,6 +37,7 @@ def query_from(args: dict) -> directory.ServiceQuery:
         verified_before=args.get("verified_before"),
         accepting_new=args.get("accepting_new"),
         capacity_stale_days=current_app.config["CAPACITY_STALE_DAYS"],
+        accepts_referrals=args.get("accepts_referrals"),
     )
     point = None
     if "lat" in args:

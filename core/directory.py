@@ -69,6 +69,7 @@ class ServiceFilters:
     verified_before: date | None = None  # nobody verified it on or after this day
     accepting_new: bool | None = None  # a fresh capacity status that takes new clients (or not)
     capacity_stale_days: int = 30
+    accepts_referrals: bool | None = None  # only services that do (True) or do not (False)
 
 
 @dataclass
@@ -202,6 +203,8 @@ def row_conditions(query: ServiceQuery, radius: bool = True) -> list:
             taking if f.accepting_new
             else or_(Service.capacity_status.is_(None), Service.capacity_updated.is_(None), ~taking)
         )
+    if f.accepts_referrals is not None:
+        conditions.append(Service.accepts_referrals.is_(f.accepts_referrals))
     if f.ages:
         conditions.append(
             or_(

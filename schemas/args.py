@@ -121,6 +121,9 @@ class ServiceFilterArgs(HSDSListArgs):
         }
     )
     full = fields.Boolean(load_default=False, metadata={"description": "Return fully nested records."})
+    accepts_referrals = fields.Boolean(
+        metadata={"description": "`true`: only services that take referrals through this API; `false`: only those that do not."}
+    )
     search = QueryText(
         validate=validate.Length(max=MAX_SEARCH_LENGTH),
         metadata={

@@ -34,7 +34,7 @@ bp = Blueprint(
 
 PER_PAGE = 10
 FACETS = ["category", "town", "language", "program"]
-SEARCH_PARAMS = ("q", "category", "town", "age", "language", "sort", "page")
+SEARCH_PARAMS = ("q", "category", "town", "age", "language", "accepting", "sort", "page")
 OPEN_STATUSES = ("requested", "accepted", "in-progress", "on-hold")
 INBOX_PAGE = 50
 
@@ -149,6 +149,8 @@ def search_args() -> tuple[dict, dict]:
     for name in ("category", "town", "language"):
         raw[name] = [form[name]] if form[name] else []
     raw["age"] = [form["age"]] if form["age"] else []
+    if form["accepting"]:
+        raw["accepts_referrals"] = form["accepting"]
     if form["sort"]:
         raw["sort"] = form["sort"]
     raw["page"] = form["page"] or 1
@@ -164,7 +166,8 @@ def search():
         if args.get("sort") == "distance":
             raise ValidationError({"sort": ["Not offered here."]})
     except ValidationError as exc:
-        errors = {("q" if k == "search" else k): " ".join(map(str, v)) for k, v in exc.messages.items()}
+        names = {"search": "q", "accepts_referrals": "accepting"}
+        errors = {names.get(k, k): " ".join(map(str, v)) for k, v in exc.messages.items()}
         return page("search.html", 422, form=form, errors=errors, results=None, facets={})
     results = None
     if request.path.endswith("/search") or any(form[name] for name in SEARCH_PARAMS if name != "page"):
@@ -514,5 +517,33 @@ def datetimefmt(value) -> str:
     return format_datetime(value, "medium")
 
 
+@bp.app_template_global()
+def contact_points(service, families_only: bool = False) -> list[dict]:
+    """A service's referral contact points, one per channel and value, each with the
+    audiences it serves; for a family's handout, the points meant for families when any are."""
+    points = list(service.referral_contact_points)
+    if families_only and any(p.audience == "families" for p in points):
+        points = [p for p in points if p.audience == "families"]
+    merged: dict = {}
+    for point in points:
+        entry = merged.setdefault((point.channel, point.value), {"point": point, "audiences": []})
+        entry["audiences"].append(point.audience)
+    return list(merged.values())
+
+
+@bp.app_template_global()
+def other_phones(service) -> list:
+    """The service's phones that are not already a referral contact point."""
+    known = {p.value for p in service.referral_contact_points if p.channel == "phone"}
+    return [phone for phone in service.phones if phone.number not in known]
+
+
+def audience_label(audience: str) -> str:
+    labels = {"families": _("for families"), "health_care_providers": _("for health care providers"), "community_partners": _("for community partners")}
+    return labels.get(audience, audience)
+
+
+bp.add_app_template_global(audience_label)
+bp.add_app_template_filter(audience_label)
 bp.add_app_template_global(vocab_label)
 bp.add_app_template_global(language_name)

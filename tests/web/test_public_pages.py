@@ -136,3 +136,20 @@ def test_every_ui_string_has_a_spanish_translation():
     assert missing == []
     mo = root / "es" / "LC_MESSAGES" / "messages.mo"
     assert mo.stat().st_mtime >= (root / "es" / "LC_MESSAGES" / "messages.po").stat().st_mtime - 1
+
+
+def test_the_accepting_filter_keeps_only_services_that_take_referrals_here(app, client):
+    from sqlalchemy import func, select
+
+    from api.extensions import db
+    from models import Service
+
+    with app.app_context():
+        taking = db.session.scalar(
+            select(func.count(Service.id)).where(Service.accepts_referrals.is_(True), Service.status == "active")
+        )
+    page = client.get("/app/search?accepting=true").get_data(as_text=True)
+    assert re.search(rf"\b{taking} services? found|No services found", page)
+    assert "Contact the program</dd>" not in page
+    assert client.get("/services?accepts_referrals=true").get_json()["total_items"] == taking
+    assert client.get("/app/search?accepting=maybe").status_code == 422
