@@ -46,7 +46,7 @@ def test_root_describes_the_api(client):
 
 
 @pytest.mark.parametrize("slug", PROGRAM_SLUGS)
-def test_every_seeded_program_is_found_by_slug_and_id_with_services_and_contact_points(client, slug):
+def test_every_seeded_program_is_found_by_slug_and_id_with_its_services(client, slug):
     program = client.get(f"/programs/{slug}").get_json()
     assert program["slug"] == slug
     assert client.get(f"/programs/{program['id']}").get_json()["name"] == program["name"]
@@ -54,7 +54,9 @@ def test_every_seeded_program_is_found_by_slug_and_id_with_services_and_contact_
     for brief in program["services"]:
         service = client.get(f"/services/{brief['id']}").get_json()
         assert service["program"]["id"] == program["id"]
-        assert service["referral_contact_points"], f"{service['name']} has no contact point"
+        # A contact point only where a page names one (Help Me Grow Connecticut's 211 line).
+        assert bool(service.get("referral_contact_points")) == (service["name"] == "Help Me Grow Connecticut")
+        assert service["accepts_referrals"] is False, "no page says a service takes electronic referrals"
 
 
 def test_programs_list_names_every_program(client):
@@ -73,14 +75,17 @@ def test_help_me_grow_connecticut_is_reached_through_211(client):
     assert {(p["channel"], p["value"], p["purpose"]) for p in points} == {("phone", "211", "referral")}
     assert {p["audience"] for p in points} == {"families", "health_care_providers"}
     assert all("Child Development Infoline" in p["instructions"] for p in points)
+    assert client.get("/referral-contact-points").get_json()["total_items"] == 2, "no other page names one"
 
 
 def test_advocacy_network_contact_is_the_director_of_government_relations(client):
     program = client.get("/programs/advocacy-network").get_json()
     service = client.get(f"/services/{program['services'][0]['id']}").get_json()
-    assert service["contacts"][0]["title"] == "Director of Government Relations"
-    assert service["contacts"][0]["phones"][0]["number"] == "860.837.5557"
-    assert "email" not in service["contacts"][0], "the page gives no e-mail address"
+    contact = service["contacts"][0]
+    assert (contact["name"], contact["title"]) == ("Jane Baird", "director of government relations")
+    assert "email" not in contact and not contact.get("phones"), "the page gives no e-mail address and says email, not phone"
+    assert "email Jane Baird" in service["application_process"] and "860.837.5557" in service["application_process"]
+    assert not service.get("phones") and not service.get("referral_contact_points")
 
 
 def test_medical_center_address_and_phone(client):
@@ -89,8 +94,10 @@ def test_medical_center_address_and_phone(client):
     address = ccmc["locations"][0]["addresses"][0]
     assert (address["address_1"], address["city"], address["state_province"]) == ("282 Washington Street", "Hartford", "CT")
     assert [p["number"] for p in ccmc["phones"]] == ["860.545.9000"]
-    occh = next(o for o in orgs if o.get("alternate_name") == "OCCH")
-    assert occh["parent_organization_id"] == ccmc["id"]
+    office = next(o for o in orgs if o["name"] == "Connecticut Children's Office for Community Child Health")
+    assert office["parent_organization_id"] == ccmc["id"]
+    assert "alternate_name" not in office, "no page calls it OCCH"
+    assert "just a few of the extensive programs" in office["description"]
 
 
 def test_contact_point_filters_combine_and_repeat(client):
@@ -150,7 +157,7 @@ def test_hl7_cross_walk_is_served_where_one_fits(client):
     asthma = terms["occh-asthma-management"]["hl7_service_type"]
     assert asthma["system"] == "http://terminology.hl7.org/CodeSystem/service-type"
     assert asthma["code"] and asthma["display"]
-    assert "hl7_service_type" not in terms["occh-developmental-screening"]
+    assert "hl7_service_type" not in terms["occh-early-identification"]
 
 
 def test_modified_after(client):
@@ -162,7 +169,9 @@ def test_modified_after(client):
 
 def test_full_services_nest_their_records(client):
     body = client.get("/services?full=true&per_page=100").get_json()
-    assert all("referral_contact_points" in s and "attributes" in s for s in body["contents"])
+    assert all("attributes" in s for s in body["contents"])
+    with_points = [s["name"] for s in body["contents"] if s.get("referral_contact_points")]
+    assert with_points == ["Help Me Grow Connecticut"]
     brief = client.get("/services?per_page=100").get_json()
     assert not any("referral_contact_points" in s for s in brief["contents"])
 

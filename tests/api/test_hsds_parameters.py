@@ -121,8 +121,8 @@ def test_search_finds_taxonomies_and_terms_by_their_words(client):
 def test_search_finds_organizations_by_name_or_by_their_services(client):
     both = client.get("/organizations").get_json()["contents"]
     by_name = client.get("/organizations?search=Office+for+Community").get_json()["contents"]
-    assert [org["alternate_name"] for org in by_name] == ["OCCH"]
-    # Only OCCH provides services, so a service word finds it and not the medical center.
+    assert [org["name"] for org in by_name] == ["Connecticut Children's Office for Community Child Health"]
+    # Only the Office provides services, so a service word finds it and not the medical center.
     by_service = client.get("/organizations?search=asthama").get_json()["contents"]
     assert ids(by_service) == ids(by_name)
     assert len(both) == 2

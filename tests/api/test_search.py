@@ -4,6 +4,7 @@ Every test runs on SQLite (FTS5) and on PostgreSQL (tsvector, pg_trgm).
 """
 from __future__ import annotations
 
+import csv
 import json
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.extensions import db
-from core import curation
+from core import curation, geo
 from schemas.inputs import ServiceIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +202,50 @@ def test_town_and_postcode_cover_statewide_services(client, varied):
     assert varied["infants"] in both and varied["teens"] in both
 
 
+def test_every_connecticut_town_resolves_and_keeps_every_service_that_serves_it(client):
+    """All 169 towns (municipalities), by name and by each of their ZIP codes: a town filter
+    keeps every statewide service and every service that states no area."""
+    with open(ROOT / "seed_data" / "ct_towns.csv", newline="", encoding="utf-8") as handle:
+        towns = {row["town"]: row["zips"].split(";") for row in csv.DictReader(handle)}
+    assert len(towns) == 169 and all(towns.values())
+    assert {"Hartland", "North Canaan", "Canaan", "Vernon", "Killingly", "Union", "Lisbon"} <= set(towns)
+    statewide = {s["id"] for s in SERVICES.values() if any(a.get("statewide") for a in s["service_areas"])}
+    unstated = {s["id"] for s in SERVICES.values() if not any(a.get("statewide") or a.get("towns") for a in s["service_areas"])}
+    assert len(statewide) == 6 and len(unstated) == 11
+    promise_zone = SERVICES["North Hartford Ascend Pipeline cradle to career pipeline"]["id"]
+    for town, zips in towns.items():
+        assert geo.town_place(town).name == town
+        assert all(town in geo.zip_towns(code) for code in zips), town
+        found = set(ids(client, "/services", town=town))
+        assert statewide | unstated <= found, town
+        assert (promise_zone in found) == (town == "Hartford"), town
+    assert geo.zip_towns("06018") == ("North Canaan",), "the post office named Canaan is in North Canaan"
+    assert geo.zip_towns("06031") == ("Canaan",)
+    assert set(geo.zip_towns("06351")) == {"Griswold", "Lisbon"}
+    assert set(ids(client, "/services", postcode="06066")) == set(ids(client, "/services", town="Vernon"))
+
+
+def test_one_coverage_rule_for_town_postcode_and_age(app, client):
+    """A filter on town, ZIP code or age drops only a service whose stated coverage leaves the
+    value out; a service that states none is kept. A place outside Connecticut is covered only
+    by a service that names it."""
+    silent = save(app, name="Story time")
+    bristol = save(app, name="Bristol swim lessons", minimum_age=4, maximum_age=12,
+                   service_areas=[{"id": str(uuid.uuid4()), "name": "Bristol", "towns": ["Bristol"]}])
+    assert {silent, bristol} <= set(ids(client, "/services", town="Bristol", age=6))
+    assert {silent, bristol} <= set(ids(client, "/services", postcode="06010", age=6))
+    found = set(ids(client, "/services", town="Vernon", age=15))
+    assert silent in found and bristol not in found
+    assert bristol not in ids(client, "/services", town="Bristol", age=15)
+    assert silent in ids(client, "/services", postcode="06066") and bristol not in ids(client, "/services", postcode="06066")
+    assert ids(client, "/services", town="Springfield") == [], "no service names Springfield, Massachusetts"
+    assert ids(client, "/services", postcode="01103") == []
+    # Language is what a service is offered in, not whom it covers: only a stated one matches.
+    assert silent not in ids(client, "/services", language="es")
+    facets = client.get("/services", query_string={"facets": "town"}).get_json()["facets"]["town"]
+    assert {"value": "Bristol", "count": 6 + 11 + 2} in facets  # statewide, seeded silent, and the two above
+
+
 def test_language_filter_and_combinations(client, varied):
     spanish = set(ids(client, "/services", language="es"))
     assert spanish == {varied["infants"], varied["any_age"]}
@@ -289,12 +334,16 @@ def test_services_without_a_location_come_last_when_sorted_by_distance(client, p
     assert body["total_items"] == len(SERVICES) + 3
 
 
-def test_postcode_with_sort_by_distance_keeps_its_coverage_filter(client, places):
-    """Without `proximity` a postcode still means "services covering this town"; the
-    playgroups name no service area, so only the seeded statewide services remain."""
+def test_postcode_with_sort_by_distance_keeps_its_coverage_filter(app, client, places):
+    """Without `proximity` a postcode still means "services covering its town": the
+    playgroups state no service area, so they stay (the coverage rule); a service whose area
+    is New Haven alone does not."""
+    elsewhere = save(app, name="New Haven reading hour",
+                     service_areas=[{"id": str(uuid.uuid4()), "name": "New Haven", "towns": ["New Haven"]}])
     body = client.get("/services", query_string={"postcode": "06106", "sort": "distance", "per_page": 100}).get_json()
-    assert body["total_items"] > 0
-    assert not any(s["name"].startswith("Playgroup") for s in body["contents"])
+    names = {s["name"] for s in body["contents"]}
+    assert {"Playgroup in Hartford", "Playgroup in New Haven"} <= names
+    assert elsewhere not in {s["id"] for s in body["contents"]}
 
 
 @pytest.mark.parametrize(
