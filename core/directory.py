@@ -549,7 +549,8 @@ def suggestions(session: Session, query: ServiceQuery) -> dict:
     parsed = search.parse(query.search)
     replaced, changed = [], False
     for word in search.normalise(query.search):
-        better = search.closest_word(session, word) if word in parsed.content_words else None
+        wanted = word in parsed.content_words and word not in parsed.protected
+        better = search.closest_word(session, word) if wanted else None
         replaced.append(better or word)
         changed = changed or better is not None
     if changed:

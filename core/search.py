@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from sqlalchemy import Engine, Float, Integer, Select, Uuid, cast, delete, false, insert, literal, null, select, text
+from sqlalchemy import Engine, Float, Integer, Select, Uuid, cast, delete, false, func, insert, literal, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -527,13 +527,25 @@ def corrections(session: Session, parsed: ParsedQuery) -> list[str]:
     return found
 
 
+SUGGESTION_CANDIDATES = 5000
+
+
 def closest_word(session: Session, word: str) -> str | None:
     """The directory's word closest to `word` when the directory does not know `word` and one
     is within one typo more than search forgives (a `did_you_mean` for a search that found
     nothing); None otherwise."""
     if not word.isalpha() or len(word) < 4 or len(word) > 64 or _has_hits(session, word):
         return None
-    candidates = _typo_candidates(session, word)
+    # The engine's typo candidates, and the known words of about its length that begin with its
+    # first letter (both engines alike; read only for a search that found nothing).
+    candidates = _typo_candidates(session, word) | set(
+        session.scalars(
+            select(SearchWord.word)
+            .where(SearchWord.word.like(word[0] + "%"))
+            .where(func.length(SearchWord.word).between(len(word) - 2, len(word) + 2))
+            .limit(SUGGESTION_CANDIDATES)
+        )
+    )
     scored = sorted((edit_distance(word, c), c) for c in candidates if c != word)
     if scored and scored[0][0] <= allowed_typos(word) + 1:
         return scored[0][1]

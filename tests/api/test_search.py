@@ -197,7 +197,8 @@ def test_town_and_postcode_cover_statewide_services(client, varied):
     statewide = {s["id"] for s in SERVICES.values() if any(a.get("statewide") for a in s["service_areas"])}
     assert statewide <= hartford and statewide <= set(ids(client, "/services", town="Danbury"))
     assert ids(client, "/services", postcode="06106") == ids(client, "/services", town="hartford")
-    assert ids(client, "/services", postcode="90210") == [], "outside Connecticut's table nothing is covered"
+    outside = client.get("/services", query_string={"postcode": "90210"})
+    assert outside.status_code == 422, "a ZIP code outside Connecticut's table names nothing (tests/api/test_relevance_fixes.py)"
     both = set(ids(client, "/services", town=["Hartford", "New Britain"]))
     assert varied["infants"] in both and varied["teens"] in both
 
@@ -270,8 +271,8 @@ def test_category_by_code_or_id_includes_descendants(client):
 def test_an_unknown_category_finds_nothing_with_search_words_too(client):
     for path in ("/services", "/service_at_locations"):
         response = client.get(path, query_string={"category": "no-such-category", "search": "lead", "full": "true"})
-        assert response.status_code == 200
-        assert response.get_json()["contents"] == []
+        assert response.status_code == 422  # a category that names nothing (tests/api/test_relevance_fixes.py)
+        assert "category" in response.get_json()["errors"]["query"]
 
 
 def test_status_is_active_unless_asked(app, client):
@@ -518,5 +519,5 @@ def test_postgresql_without_the_rum_extension_ranks_with_ts_rank(app, client):
 def test_words_with_an_unknown_category_find_nothing(client):
     for search in ("0", "lead"):
         response = client.get("/services", query_string={"search": search, "category": "no-such-category"})
-        assert response.status_code == 200, response.get_json()
-        assert response.get_json()["contents"] == [] and response.get_json()["total_items"] == 0
+        assert response.status_code == 422, response.get_json()
+        assert "category" in response.get_json()["errors"]["query"]
