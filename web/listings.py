@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import flash, g, redirect, url_for
-from flask import request
+from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -15,7 +14,13 @@ from sqlalchemy import select
 from api.extensions import db
 from api.services import CapacityIn, VerifyIn, dump
 from core import directory, editing
-from core.errors import DomainError, Forbidden, NotFound, PreconditionFailed, PreconditionRequired
+from core.errors import (
+    DomainError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from models import Service
 from models.vocab import CAPACITY_STATUSES
 from web.views import bp, error_page, flatten, page, role_required
@@ -47,8 +52,6 @@ def editable(service_id: uuid.UUID) -> Service:
     try:
         editing.editable_service(db.session, g.staff.client, service_id)
     except Forbidden:
-        from flask import abort
-
         abort(403)
     return directory.get_service(db.session, service_id)
 
@@ -58,7 +61,7 @@ def record_form(service: Service) -> dict:
     form = {name: record.get(name) or "" for name in TEXT_FIELDS}
     for name in AGE_FIELDS:
         value = record.get(name)
-        form[name] = "" if value is None else "%g" % value
+        form[name] = "" if value is None else f"{value:g}"
     return form
 
 
@@ -71,7 +74,7 @@ def capacity_form(service: Service) -> dict:
     out = {}
     for key, value in values.items():
         if isinstance(value, float):
-            value = "%g" % value
+            value = f"{value:g}"
         out[key] = "" if value is None else str(value)
     return out
 

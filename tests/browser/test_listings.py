@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from tests.browser.conftest import check_accessibility
-from tests.web.helpers import make_staff
 from tests.browser.test_journey import DESKTOP, sign_in
+from tests.web.helpers import make_staff
 
 HOMES_EDITORS = ("one@healthy-homes.example", "two@healthy-homes.example")
 INSPECTIONS = uuid.UUID("d44f0de0-0e05-5711-9331-f2f72e05df13")  # Healthy Homes: hazard inspections (seed)

@@ -55,7 +55,7 @@ def hidden_or_text(page: str, name: str) -> str:
     import html
     import re
 
-    match = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page, re.S)
+    match = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page, re.DOTALL)
     if match:
         return html.unescape(match.group(1))
     match = re.search(rf'<input id="{name}" name="{name}"[^>]*? value="([^"]*)"', page)
@@ -88,7 +88,7 @@ def test_staff_edit_their_service_and_the_api_shows_it(app, homes):
 
 
 def test_staff_verify_with_a_note_set_capacity_and_turn_referrals_on(app, homes):
-    page, token, etag = opened(homes)
+    _page, token, etag = opened(homes)
     assert homes.post(f"{LISTING}/verify", data={"csrf_token": token, "etag": etag, "note": "Called the office."}).status_code == 303
     record = api_record(homes)
     from models import utcnow
