@@ -170,3 +170,13 @@ def test_the_listing_pages_speak_spanish(homes):
     homes.set_cookie("lang", "es")
     page = homes.get(LISTING).get_data(as_text=True)
     assert "Mis listados" in page and "Guardar el listado" in page
+
+
+def test_an_admin_signs_in_to_the_listings_core_lets_them_edit(app, client):
+    make_staff(app, "admin@directory.example", "admin")
+    response = sign_in(client, "admin@directory.example")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/app/listings")
+    page = client.get("/app/listings").get_data(as_text=True)
+    # The admin role's client has directory:write and no program: core.editing lets it edit none.
+    assert "Your account has no listings to keep." in page
+    assert client.get(LISTING).status_code == 403
