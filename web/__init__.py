@@ -64,6 +64,7 @@ class SecureWhenHttpsSession(SecureCookieSessionInterface):
 
 def init_web(app: Flask) -> None:
     from web import cli, views
+    from web import listings  # noqa: F401  (its pages, on views.bp)
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)

@@ -250,6 +250,8 @@ def sign_in():
     login_user(Staff(user))
     session["n"] = uuid.uuid4().hex
     target = url_for("web.inbox") if user.role == "program_staff" else url_for("web.my_referrals")
+    if user.role == "admin":
+        target = url_for("web.listings")
     wanted = request.args.get("next", "")
     if wanted.startswith("/app/") and "//" not in wanted and "\\" not in wanted:
         target = wanted
