@@ -22,7 +22,7 @@ ROLES = ("coordinator", "program_staff", "admin")
 ROLE_SCOPES = {
     "coordinator": ("referrals:submit",),
     "program_staff": ("referrals:manage", "directory:write"),
-    "admin": ("directory:write",),
+    "admin": ("directory:admin",),  # edits every listing, as an API key with that scope
 }
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
