@@ -324,13 +324,14 @@ def test_a_failed_test_operation_is_a_409(app, client, keys, referral_id):
     [
         ({"resourceType": "ServiceRequest"}, "Task"),
         ([1, 2], "Task"),
-        ("not json", "Task"),
+        ("not json", None),  # refused by the strict JSON reader before the view: no element to name
     ],
 )
 def test_a_put_of_something_other_than_this_task_is_a_400(app, client, keys, referral_id, payload, fault):
     raw = payload if isinstance(payload, str) else json.dumps(payload)
     response = client.put(f"/fhir/Task/{referral_id}", data=raw, headers=auth(keys["receiver"]), content_type=FHIR_JSON)
-    assert fault in expressions(answered(response, 400))
+    outcome = answered(response, 400)
+    assert fault in expressions(outcome) if fault else outcome["issue"][0]["code"] == "invalid"
     task, _ = read_task(client, keys["receiver"], referral_id)
     task["status"], task["id"] = "accepted", str(uuid.uuid4())
     assert "Task.id" in expressions(answered(put(client, keys["receiver"], referral_id, task), 400))
