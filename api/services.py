@@ -221,7 +221,9 @@ def if_match() -> list[str] | None:
         return None
     if request.if_match.star_tag:
         return ["*"]
-    return sorted(request.if_match.as_set())
+    # Strong tags only; a header werkzeug reads oddly (empty tags) yields no usable tag,
+    # which the write then refuses as stale (412), never a 500.
+    return sorted(str(tag) for tag in request.if_match.as_set() if tag)
 
 
 def written(service, status: int = 200):

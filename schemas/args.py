@@ -36,14 +36,13 @@ class QueryText(fields.String):
 
 class CommaList(fields.List):
     """A list parameter given several times or as one comma-separated value (`facets=category,town`),
-    or both; empty items are dropped."""
+    or both; an empty item is checked like any other (`taxonomy_id=` is not an id: a 422)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             value = [value]
         if isinstance(value, (list, tuple)):
             value = [part.strip() for item in value for part in (item.split(",") if isinstance(item, str) else [item])]
-            value = [part for part in value if part != ""]
         return super()._deserialize(value, attr, data, **kwargs)
 
 

@@ -70,6 +70,16 @@ CONFIG = {
                     "GET /taxonomy_terms",
                     "POST /referrals",
                     "POST /webhooks",
+                    # Directory writes: the import's rules check references and ids that a
+                    # schema cannot express (a 422 naming each field, documented).
+                    "POST /services",
+                    "PUT /services/{service_id}",
+                    "PATCH /services/{service_id}",
+                    "PUT /services/{service_id}/capacity",
+                    "POST /organizations",
+                    "POST /programs",
+                    "POST /service_at_locations",
+                    "POST /taxonomy_terms",
                 ]
             },
         ),
@@ -112,4 +122,8 @@ def bearer(app, monkeypatch):
 @settings(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_every_operation_answers_as_documented(case, bearer):
     keyed = bool(case.operation.definition.raw.get("security"))
-    case.call_and_validate(headers=bearer if keyed else None)
+    # A case made invalid in its headers (the Authorization it requires left out) is sent as
+    # made: adding the key would turn it back into a valid request.
+    components = case.meta.components if case.meta is not None else {}
+    bad_headers = any("header" in str(where).lower() and "negative" in str(info.mode).lower() for where, info in components.items())
+    case.call_and_validate(headers=bearer if keyed and not bad_headers else None)
