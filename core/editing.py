@@ -608,7 +608,8 @@ def delete_record(session: Session, client: ApiClient, kind: str, record_id: uui
     service_id = getattr(current, "service_id", None)
     for statement in _owned_rows(kind, record_id):
         session.execute(statement.execution_options(synchronize_session=False))
-    session.delete(current)
+    session.expire_all()  # what was loaded of the rows just deleted is gone
+    session.delete(session.get(model, record_id))
     session.add(RecordHistory(record_type=kind, record_id=record_id, action="delete", client_id=client.id,
                               client_name=client.name, at=utcnow(), changes=changes_between(before, None)))
     session.flush()
