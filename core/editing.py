@@ -262,6 +262,7 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
         raise Forbidden("This key edits only the services of its own programs.", {"program_id": ["Not a program of this key."]})
     if program_id is None and not is_admin(client):
         raise InvalidData("A service of a program key names its program.", {"program_id": ["Required for this key."]})
+    guard = SharedLocationsGuard(session, client, record, "service")
     if exists:
         _drop_children_not_in(session, service_id, record)
     importer = Importer(session, strict=True)
@@ -269,6 +270,7 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
     if importer.report.faults:
         raise InvalidData("The record breaks the directory's rules; nothing was changed.", _faults_as_errors(importer.report))
     importer.finish()
+    guard.check()
 
 
 def _after_write(session: Session, client: ApiClient, service_id: uuid.UUID, before: dict | None,
@@ -457,6 +459,54 @@ def location_editable(session: Session, client: ApiClient, location_id: uuid.UUI
     return all(program_id is not None and program_id in client.program_ids for program_id in programs)
 
 
+def _nested_location_ids(record: Any, kind: str) -> set[uuid.UUID]:
+    """The ids of the locations a service or service at location record nests (`location`)."""
+    sals = [record] if kind == "service_at_location" else (record.get("service_at_locations") if isinstance(record, dict) else None)
+    found = set()
+    for sal in sals if isinstance(sals, list) else []:
+        location = sal.get("location") if isinstance(sal, dict) else None
+        if isinstance(location, dict):
+            try:
+                found.add(uuid.UUID(str(location.get("id"))))
+            except ValueError:
+                pass
+    return found
+
+
+def _location_state(session: Session, location_id: uuid.UUID) -> tuple:
+    """What a location shows (its row, addresses, phones, languages), to compare before and after."""
+    from models import Address, Location
+
+    state = [session.execute(select(Location.__table__).where(Location.id == location_id)).all()]
+    for model in (Address, Phone, Language):
+        state.append(sorted(map(tuple, session.execute(
+            select(model.__table__).where(model.location_id == location_id)).all()), key=str))
+    return tuple(state)
+
+
+class SharedLocationsGuard:
+    """A `directory:write` key's service or service at location may nest a location another
+    program's service is offered at, as `GET` shows it, but not change it: `check` after the
+    write raises Forbidden (the caller rolls back) if one changed."""
+
+    def __init__(self, session: Session, client: ApiClient, record: Any, kind: str) -> None:
+        self.session = session
+        self.before = {} if is_admin(client) else {
+            location_id: _location_state(session, location_id)
+            for location_id in _nested_location_ids(record, kind)
+            if not location_editable(session, client, location_id)
+        }
+
+    def check(self) -> None:
+        self.session.flush()
+        changed = [str(i) for i, state in self.before.items() if _location_state(self.session, i) != state]
+        if changed:
+            raise Forbidden(
+                "This key may not change a location another program's service is offered at; nothing was changed.",
+                {"location": [f"Shared with another program: {', '.join(sorted(changed))}."]},
+            )
+
+
 def _may_write(session: Session, client: ApiClient, kind: str, service_id: Any, location_id: Any = None) -> bool:
     if is_admin(client):
         return True
@@ -518,6 +568,7 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
 
     from core.hsds_package import TABLES, flatten
 
+    guard = SharedLocationsGuard(session, client, record, kind)
     importer = Importer(session, strict=True)
     rows: dict = defaultdict(list)
     flatten(record, "body", 1, table=kind, rows=rows, report=importer.report)
@@ -527,6 +578,7 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
     if importer.report.faults:
         raise InvalidData("The record breaks the directory's rules; nothing was changed.", _faults_as_errors(importer.report))
     importer.finish()
+    guard.check()
     session.flush()
     session.expire_all()
     saved = session.get(model, record_id)

@@ -7,10 +7,12 @@ import json
 import uuid
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from api.extensions import db
 from models import DirectoryVersion, RecordHistory
+from tests.hsds import HSDS, errors, page_validator
 from tests.api.test_curation import (  # noqa: F401 (the keys fixture)
     HEALTHY_HOMES_PROGRAM,
     HMG_CT,
@@ -24,6 +26,11 @@ from tests.api.test_curation import (  # noqa: F401 (the keys fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPUS = json.loads((ROOT / "seed_data" / "organizations.json").read_text())["organizations"][0]["locations"][0]
+# HSDS 3.0 `location`, as its compiled service_at_location schema nests it.
+LOCATION = Draft202012Validator(
+    json.loads((HSDS / "compiled" / "service_at_location.json").read_text())["properties"]["location"],
+    format_checker=Draft202012Validator.FORMAT_CHECKER,
+)
 TERMS = json.loads((ROOT / "seed_data" / "taxonomy.json").read_text())["taxonomy_terms"]
 
 
@@ -80,6 +87,8 @@ def test_locations_are_listed_and_read_in_the_hsds_shape_and_cached(client):
     assert page["total_items"] == 1 and page["page_number"] == 1 and page["total_pages"] == 1
     assert page["contents"][0]["id"] == CAMPUS["id"]
     assert page["contents"][0]["addresses"][0]["postal_code"] == "06106"
+    assert errors(page_validator(), page) == []
+    assert [errors(LOCATION, item) for item in page["contents"]] == [[]]
     assert listed.headers["Cache-Control"].startswith("public")
     assert client.get("/locations", headers={"If-None-Match": listed.headers["ETag"]}).status_code == 304
     assert client.get("/locations", query_string={"organization_id": str(uuid.uuid4())}).get_json()["contents"] == []
@@ -87,6 +96,7 @@ def test_locations_are_listed_and_read_in_the_hsds_shape_and_cached(client):
 
     record, etag = read_at(client, f"/locations/{CAMPUS['id']}")
     assert record["name"] == CAMPUS["name"] and record["location_type"] == "physical"
+    assert errors(LOCATION, record) == []
     assert client.get(f"/locations/{CAMPUS['id']}", headers={"If-None-Match": etag}).status_code == 304
     assert client.get(f"/locations/{uuid.uuid4()}").status_code == 404
 
@@ -156,6 +166,21 @@ def test_a_write_key_cannot_change_a_place_where_another_programs_service_is_off
     assert snapshot(app, path) == before
     partner = client.post("/locations", json=new_location(), headers=auth(keys["partner"]))
     assert partner.status_code == 403
+
+    # Nor through a record that nests it: a service at location, or the service itself.
+    nested = dict(before[1], name="Renamed through a nested record")
+    sneaky = client.post("/service_at_locations", json={"service_id": INSPECTIONS, "location": nested},
+                         headers=auth(keys["staff"]))
+    assert sneaky.status_code == 403 and "location" in sneaky.get_json()["errors"], sneaky.get_json()
+    service, service_etag = read_at(client, f"/services/{INSPECTIONS}")
+    service["service_at_locations"][0]["location"]["name"] = "Renamed through the service"
+    sneaky = client.put(f"/services/{INSPECTIONS}", json=service, headers=auth(keys["staff"], **{"If-Match": service_etag}))
+    assert sneaky.status_code == 403 and "location" in sneaky.get_json()["errors"], sneaky.get_json()
+    assert snapshot(app, path) == before
+    # The service's record as read, shared place and all, still goes back unchanged.
+    service["service_at_locations"][0]["location"]["name"] = CAMPUS["name"]
+    same = client.put(f"/services/{INSPECTIONS}", json=service, headers=auth(keys["staff"], **{"If-Match": service_etag}))
+    assert same.status_code == 200, same.get_json()
 
     done = patch_at(client, keys["admin"], path, {"transportation": "Parking garage on Washington Street."}, etag)
     assert done.status_code == 200, done.get_json()
