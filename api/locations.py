@@ -14,6 +14,8 @@ from schemas.hsds import LocationSchema, page_of
 blp = Blueprint("locations", __name__, url_prefix="/locations", description="Places where services are offered.")
 
 LocationPage = page_of(LocationSchema, "LocationPage")
+RECORD_BODY = {"required": True, "description": "An HSDS location record: the shape `GET /locations/{id}` answers.",
+               "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
 class LocationListArgs(PageArgs):
@@ -34,7 +36,7 @@ class Locations(MethodView):
         return page_response(page, LocationSchema())
 
     @keyed(blp, *writes.STAFF, errors=writes.errors("location"))
-    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Location"}}}})
+    @blp.doc(requestBody=RECORD_BODY)
     @blp.response(201, LocationSchema)
     def post(self):
         """Create a location from its HSDS record (program staff or an admin).
@@ -56,7 +58,7 @@ class LocationById(MethodView):
         return location
 
     @keyed(blp, *writes.STAFF, errors=writes.errors("location"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Location"}}}})
+    @blp.doc(parameters=[writes.if_match_doc()], requestBody=RECORD_BODY)
     @blp.response(200, LocationSchema)
     def put(self, location_id: uuid.UUID):
         """Replace a location with its full record (an admin, or program staff when no other program's service is offered there).

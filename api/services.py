@@ -221,7 +221,7 @@ def if_match() -> list[str] | None:
         return None
     if request.if_match.star_tag:
         return ["*"]
-    return sorted(request.if_match.as_set())
+    return sorted(tag for tag in request.if_match.as_set() if tag)  # `""` parses as None
 
 
 def written(service, status: int = 200):
