@@ -80,6 +80,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     from api import (
         docs,
         fhir,
+        locations,
         organizations,
         programs,
         referral_contact_points,
@@ -98,6 +99,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         organizations,
         programs,
         taxonomies,
+        locations,
         referral_contact_points,
         referrals,
         webhooks,

@@ -87,3 +87,14 @@ class OrganizationById(MethodView):
     def patch(self, organization_id: uuid.UUID):
         """Change some fields of an organization: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
         return writes.write("organization", OrganizationSchema, organization_id, "patch")
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.delete_errors("organization", "by its services, programs, locations or child organizations"))
+    @blp.doc(parameters=[writes.if_match_doc()])
+    @blp.response(204)
+    def delete(self, organization_id: uuid.UUID):
+        """Delete an organization with its own phones and contacts (a `directory:admin` key).
+
+        Refused with 409 while services, programs, locations or other organizations point at
+        it; the message says which and how many. Send the record's `ETag` as `If-Match`.
+        """
+        return writes.remove("organization", OrganizationSchema, organization_id)

@@ -64,3 +64,14 @@ class ProgramByIdOrSlug(MethodView):
     def patch(self, id_or_slug: str):
         """Change some fields of a program: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
         return writes.write("program", ProgramSchema, directory.get_program(session(), id_or_slug).id, "patch")
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.delete_errors("program", "by its services, referrals, API keys or staff accounts"))
+    @blp.doc(parameters=[writes.if_match_doc()])
+    @blp.response(204)
+    def delete(self, id_or_slug: str):
+        """Delete a program (a `directory:admin` key).
+
+        Refused with 409 while services, referrals, API keys or staff accounts point at it; the
+        message says which and how many. Send the record's `ETag` as `If-Match`.
+        """
+        return writes.remove("program", ProgramSchema, directory.get_program(session(), id_or_slug).id)

@@ -77,3 +77,13 @@ class ServiceAtLocationById(MethodView):
     def patch(self, sal_id: uuid.UUID):
         """Change some fields of a service at location: a JSON Merge Patch (RFC 7396) of its record (program staff of its service, or an admin)."""
         return writes.write("service_at_location", ServiceAtLocationSchema, sal_id, "patch")
+
+    @keyed(blp, *writes.STAFF, errors=writes.delete_errors("service at location", None))
+    @blp.doc(parameters=[writes.if_match_doc()])
+    @blp.response(204)
+    def delete(self, sal_id: uuid.UUID):
+        """Stop offering a service at a location: delete the service at location with its phones, contacts and schedules (program staff of its service, or an admin).
+
+        The location stays. Send the record's `ETag` as `If-Match`.
+        """
+        return writes.remove("service_at_location", ServiceAtLocationSchema, sal_id)

@@ -101,3 +101,14 @@ class TaxonomyTermById(MethodView):
     def patch(self, term_id: uuid.UUID):
         """Change some fields of a taxonomy term: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
         return writes.write("taxonomy_term", TaxonomyTermDetailSchema, term_id, "patch")
+
+    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.delete_errors("taxonomy term", "records categorised by it, or terms below it"))
+    @blp.doc(parameters=[writes.if_match_doc()])
+    @blp.response(204)
+    def delete(self, term_id: uuid.UUID):
+        """Delete a taxonomy term (a `directory:admin` key).
+
+        Refused with 409 while records are categorised by it or terms sit below it; the message
+        says which and how many. Send the record's `ETag` as `If-Match`.
+        """
+        return writes.remove("taxonomy_term", TaxonomyTermDetailSchema, term_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import abort
 
 from api.common import session
@@ -47,6 +47,28 @@ def write(kind: str, schema, record_id: uuid.UUID | None, action: str):
     if action == "create":
         headers["Location"] = f"{request.root_path}/{kind}s/{record_id}"
     return fresh, 201 if action == "create" else 200, headers
+
+
+def remove(kind: str, schema, record_id: uuid.UUID):
+    """Run one delete (If-Match required) and answer 204."""
+
+    def dump(record) -> dict:
+        return schema().dump(record)
+
+    editing.delete_record(session(), g.client, kind, record_id, if_match(), dump)
+    session().commit()
+    return current_app.response_class(status=204, headers={"Cache-Control": "no-store"})
+
+
+def delete_errors(kind: str, referenced_by: str | None) -> tuple[tuple[int, str], ...]:
+    conflict = ((409, f"The {kind} is still referenced ({referenced_by}); the message and `errors.referenced_by` "
+                      "say by what and how many."),) if referenced_by else ()
+    return (
+        (404, f"No {kind} has this id."),
+        *conflict,
+        (412, "If-Match names an older version of the record: read it again."),
+        (428, "No If-Match: send the record's ETag."),
+    )
 
 
 def record_etag(schema, record) -> None:

@@ -668,6 +668,21 @@ def get_service_at_location(session: Session, sal_id: uuid.UUID) -> ServiceAtLoc
     return sal
 
 
+def list_locations(session: Session, organization_ids: list[uuid.UUID], page: int, per_page: int) -> Page:
+    """Locations by name, with their addresses, phones and languages."""
+    stmt = select(Location).options(*FULL_LOCATION)
+    if organization_ids:
+        stmt = stmt.where(Location.organization_id.in_(organization_ids))
+    return paginate(session, stmt.order_by(Location.name, Location.id), page, per_page)
+
+
+def get_location(session: Session, location_id: uuid.UUID) -> Location:
+    location = session.scalar(select(Location).where(Location.id == location_id).options(*FULL_LOCATION))
+    if location is None:
+        raise NotFound("No location has this id.")
+    return location
+
+
 def _organization_options(full_service: bool):
     services = selectinload(Organization.services)
     return (

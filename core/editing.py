@@ -262,6 +262,7 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
         raise Forbidden("This key edits only the services of its own programs.", {"program_id": ["Not a program of this key."]})
     if program_id is None and not is_admin(client):
         raise InvalidData("A service of a program key names its program.", {"program_id": ["Required for this key."]})
+    guard = SharedLocationsGuard(session, client, record, "service")
     if exists:
         _drop_children_not_in(session, service_id, record)
     importer = Importer(session, strict=True)
@@ -269,6 +270,7 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
     if importer.report.faults:
         raise InvalidData("The record breaks the directory's rules; nothing was changed.", _faults_as_errors(importer.report))
     importer.finish()
+    guard.check()
 
 
 def _after_write(session: Session, client: ApiClient, service_id: uuid.UUID, before: dict | None,
@@ -436,25 +438,95 @@ SERVER_FIELDS_OF = {
     "program": ("last_modified", "organization", "services"),
     "taxonomy_term": ("taxonomy_detail", "children", "parent"),
     "service_at_location": ("service", "distance"),
+    "location": ("distance",),
 }
 
 
 def _model_of(kind: str):
-    from models import Organization, Program, ServiceAtLocation as Sal, TaxonomyTerm
+    from models import Location, Organization, Program, ServiceAtLocation as Sal, TaxonomyTerm
 
-    return {"organization": Organization, "program": Program, "taxonomy_term": TaxonomyTerm, "service_at_location": Sal}[kind]
+    return {"organization": Organization, "program": Program, "taxonomy_term": TaxonomyTerm, "service_at_location": Sal,
+            "location": Location}[kind]
 
 
-def _may_write(session: Session, client: ApiClient, kind: str, service_id: Any) -> bool:
+def location_editable(session: Session, client: ApiClient, location_id: uuid.UUID) -> bool:
+    """A `directory:write` key edits a location no other program's service is offered at:
+    every service at it is of the key's programs, or no service is at it (a new place)."""
+    programs = session.scalars(
+        select(Service.program_id).join(ServiceAtLocation, ServiceAtLocation.service_id == Service.id)
+        .where(ServiceAtLocation.location_id == location_id).distinct()
+    ).all()
+    return all(program_id is not None and program_id in client.program_ids for program_id in programs)
+
+
+def _nested_location_ids(record: Any, kind: str) -> set[uuid.UUID]:
+    """The ids of the locations a service or service at location record nests (`location`)."""
+    sals = [record] if kind == "service_at_location" else (record.get("service_at_locations") if isinstance(record, dict) else None)
+    found = set()
+    for sal in sals if isinstance(sals, list) else []:
+        location = sal.get("location") if isinstance(sal, dict) else None
+        if isinstance(location, dict):
+            try:
+                found.add(uuid.UUID(str(location.get("id"))))
+            except ValueError:
+                pass
+    return found
+
+
+def _location_state(session: Session, location_id: uuid.UUID) -> tuple:
+    """What a location shows (its row, addresses, phones, languages), to compare before and after."""
+    from models import Address, Location
+
+    state = [session.execute(select(Location.__table__).where(Location.id == location_id)).all()]
+    for model in (Address, Phone, Language):
+        state.append(sorted(map(tuple, session.execute(
+            select(model.__table__).where(model.location_id == location_id)).all()), key=str))
+    return tuple(state)
+
+
+class SharedLocationsGuard:
+    """A `directory:write` key's service or service at location may nest a location another
+    program's service is offered at, as `GET` shows it, but not change it: `check` after the
+    write raises Forbidden (the caller rolls back) if one changed."""
+
+    def __init__(self, session: Session, client: ApiClient, record: Any, kind: str) -> None:
+        self.session = session
+        self.before = {} if is_admin(client) else {
+            location_id: _location_state(session, location_id)
+            for location_id in _nested_location_ids(record, kind)
+            if not location_editable(session, client, location_id)
+        }
+
+    def check(self) -> None:
+        self.session.flush()
+        changed = [str(i) for i, state in self.before.items() if _location_state(self.session, i) != state]
+        if changed:
+            raise Forbidden(
+                "This key may not change a location another program's service is offered at; nothing was changed.",
+                {"location": [f"Shared with another program: {', '.join(sorted(changed))}."]},
+            )
+
+
+def _may_write(session: Session, client: ApiClient, kind: str, service_id: Any, location_id: Any = None) -> bool:
     if is_admin(client):
         return True
-    if kind != "service_at_location" or WRITE not in client.scope_set:
+    if WRITE not in client.scope_set:
+        return False
+    if kind == "location":
+        return location_id is not None and location_editable(session, client, location_id)
+    if kind != "service_at_location":
         return False
     try:
         service = session.get(Service, uuid.UUID(str(service_id)))
     except ValueError:
         return False
     return service is not None and may_edit_program(client, service.program_id)
+
+
+def _refusal(kind: str, verb: str) -> str:
+    if kind == "location":
+        return f"This key may not {verb} this location: another program's service is offered there."
+    return f"This key may not {verb} this record."
 
 
 def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.UUID | None, body: Any, if_match,
@@ -478,8 +550,8 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
         current = session.get(model, record_id)
         if current is None:
             raise NotFound(f"No {kind.replace('_', ' ')} has this id.")
-        if not _may_write(session, client, kind, getattr(current, "service_id", None)):
-            raise Forbidden("This key may not change this record.")
+        if not _may_write(session, client, kind, getattr(current, "service_id", None), record_id):
+            raise Forbidden(_refusal(kind, "change"))
         before = serialize(current)
         check_version(before, if_match)
         if action == "patch":
@@ -490,12 +562,13 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
     if "id" in record and str(record["id"]) != str(record_id):
         raise InvalidData("The record's id is not the id of the URL.", {"id": ["Differs from the id in the URL."]})
     record["id"] = str(record_id)
-    if not _may_write(session, client, kind, record.get("service_id")):
-        raise Forbidden("This key may not write this record.")
+    if not _may_write(session, client, kind, record.get("service_id"), record_id):
+        raise Forbidden(_refusal(kind, "write"))
     from collections import defaultdict
 
     from core.hsds_package import TABLES, flatten
 
+    guard = SharedLocationsGuard(session, client, record, kind)
     importer = Importer(session, strict=True)
     rows: dict = defaultdict(list)
     flatten(record, "body", 1, table=kind, rows=rows, report=importer.report)
@@ -505,6 +578,7 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
     if importer.report.faults:
         raise InvalidData("The record breaks the directory's rules; nothing was changed.", _faults_as_errors(importer.report))
     importer.finish()
+    guard.check()
     session.flush()
     session.expire_all()
     saved = session.get(model, record_id)
@@ -516,3 +590,85 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
                                   client_name=client.name, at=utcnow(), changes=changes))
         session.flush()
     return saved
+
+
+# --------------------------------------------------------------------------- deleting other records
+
+# What still points at a record, by kind: (what the 409 calls it, the column that points).
+def _references(kind: str) -> list[tuple[str, Any]]:
+    from models import ApiClientProgram, Location, Organization, Program, StaffUser, TaxonomyTerm
+
+    return {
+        "organization": [
+            ("services", Service.organization_id), ("programs", Program.organization_id),
+            ("locations", Location.organization_id), ("organizations", Organization.parent_organization_id),
+        ],
+        "program": [
+            ("services", Service.program_id), ("referrals", Referral.program_id),
+            ("API keys", ApiClientProgram.program_id), ("staff accounts", StaffUser.program_id),
+        ],
+        "taxonomy_term": [("categorised records", Attribute.taxonomy_term_id), ("taxonomy terms", TaxonomyTerm.parent_id)],
+        "location": [("services at locations", ServiceAtLocation.location_id)],
+        "service_at_location": [],
+    }[kind]
+
+
+def _owned_rows(kind: str, record_id: uuid.UUID) -> list:
+    """Deletes of what hangs on the record alone (its phones, contacts, addresses, schedules, ...)."""
+    from models import Address, ServicePoint
+
+    column = {"organization": "organization_id", "location": "location_id", "service_at_location": "service_at_location_id"}.get(kind)
+    statements = [delete(Attribute).where(Attribute.link_id == record_id)]
+    if column is None:
+        return statements
+    contacts = select(Contact.id).where(getattr(Contact, column) == record_id)
+    statements += [delete(Phone).where(or_(getattr(Phone, column) == record_id, Phone.contact_id.in_(contacts)))]
+    if kind != "organization":
+        statements.append(delete(Schedule).where(getattr(Schedule, column) == record_id))
+    if kind == "location":
+        statements += [
+            delete(Language).where(Language.location_id == record_id),
+            delete(Address).where(Address.location_id == record_id),
+            delete(ServicePoint).where(ServicePoint.location_id == record_id),
+        ]
+    statements.append(delete(Contact).where(getattr(Contact, column) == record_id))
+    return statements
+
+
+def delete_record(session: Session, client: ApiClient, kind: str, record_id: uuid.UUID, if_match,
+                  serialize: Callable[[Any], dict]) -> None:
+    """Delete an organization, program, taxonomy term, location or service at location (none of
+    them has an HSDS status to mark inactive), with what hangs on it alone. Refused (Conflict,
+    naming each kind of record and how many) while anything else still points at it."""
+    model = _model_of(kind)
+    what = kind.replace("_", " ")
+    current = session.get(model, record_id)
+    if current is None:
+        raise NotFound(f"No {what} has this id.")
+    if not _may_write(session, client, kind, getattr(current, "service_id", None), record_id):
+        raise Forbidden(_refusal(kind, "delete"))
+    before = serialize(current)
+    check_version(before, if_match)
+    found = {}
+    for name, column in _references(kind):
+        count = session.scalar(select(func.count()).select_from(column.table).where(column == record_id))
+        if count:
+            found[name] = count
+    if found:
+        listed = ", ".join(f"{count} {name}" for name, count in found.items())
+        raise Conflict(f"The {what} is still referenced by {listed}; change or delete those first.", {"referenced_by": found})
+    service_id = getattr(current, "service_id", None)
+    for statement in _owned_rows(kind, record_id):
+        session.execute(statement.execution_options(synchronize_session=False))
+    session.expire_all()  # what was loaded of the rows just deleted is gone
+    session.delete(session.get(model, record_id))
+    session.add(RecordHistory(record_type=kind, record_id=record_id, action="delete", client_id=client.id,
+                              client_name=client.name, at=utcnow(), changes=changes_between(before, None)))
+    session.flush()
+    if service_id is not None:  # a service at location: its service is offered in one place fewer
+        session.expire_all()
+        service = session.get(Service, service_id)
+        if service is not None:
+            service.last_modified = utcnow()
+            session.flush()
+            search.index_service(session, service_id)

@@ -80,6 +80,8 @@ CONFIG = {
                     "POST /programs",
                     "POST /service_at_locations",
                     "POST /taxonomy_terms",
+                    "POST /locations",
+                    "PUT /locations/{location_id}",
                 ]
             },
         ),
