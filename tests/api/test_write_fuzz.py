@@ -34,6 +34,7 @@ class Operation:
     valid: Callable[[], Any]  # a body the operation would accept
     content_type: str = "application/json"
     idempotent: bool = False  # sends a fresh Idempotency-Key
+    method: str = "POST"
 
 
 def status_body() -> dict:
@@ -50,6 +51,11 @@ OPERATIONS = [
               ("receiver", "sender"), status_body),
     Operation("POST /webhooks", lambda ctx: "/webhooks", ("sender", "receiver"), webhook_body),
     Operation("POST /fhir", lambda ctx: "/fhir", ("sender",), lambda: bundle_for(body()), FHIR_JSON, idempotent=True),
+    Operation("PATCH /fhir/Task/{id}", lambda ctx: f"/fhir/Task/{ctx['referral_id']}", ("receiver", "sender"),
+              lambda: [{"op": "replace", "path": "/status", "value": "accepted"}], "application/json-patch+json",
+              method="PATCH"),
+    Operation("PUT /fhir/Task/{id}", lambda ctx: f"/fhir/Task/{ctx['referral_id']}", ("receiver", "sender"),
+              lambda: {"resourceType": "Task", "status": "accepted", "intent": "order"}, FHIR_JSON, method="PUT"),
 ]
 
 
@@ -174,8 +180,8 @@ def test_generated_bodies_never_fail_the_server_and_refusals_write_nothing(app, 
         if operation.idempotent:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         before = table_digest(app)
-        response = client.post(operation.path(context), data=payload, content_type=operation.content_type,
-                               headers=headers)
+        response = client.open(operation.path(context), method=operation.method, data=payload,
+                               content_type=operation.content_type, headers=headers)
         answered[response.status_code] = answered.get(response.status_code, 0) + 1
         assert response.status_code < 500, response.get_data(as_text=True)[:500]
         assert response.is_json, response.mimetype
