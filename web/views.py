@@ -15,7 +15,7 @@ from api.extensions import db
 from api.limits import address_key
 from api.referrals import IDEMPOTENCY_KEY
 from api.services import query_from
-from core import directory, referrals, staff
+from core import advisories, directory, referrals, staff
 from core.errors import DomainError, InvalidData, NotFound, PreconditionFailed
 from models import Referral, Service, StaffUser, utcnow
 from models.vocab import (
@@ -172,7 +172,12 @@ def search():
     results = None
     if request.path.endswith("/search") or any(form[name] for name in SEARCH_PARAMS if name != "page"):
         results = directory.list_services(db.session, query_from(args), args["page"], args["per_page"], True, False, count_limit())
-    return page("search.html", form=form, errors={}, results=results, facets=results.extra.get("facets", {}) if results else {})
+    from flask_babel import get_locale
+
+    # Who to call now, above the results, when the words signal an emergency (the API's rule).
+    calls = advisories.advisories_for(args.get("search"), str(get_locale() or "en"))
+    return page("search.html", form=form, errors={}, results=results, advisories=calls,
+                facets=results.extra.get("facets", {}) if results else {})
 
 
 @bp.get("/services/<uuid:service_id>")

@@ -155,3 +155,17 @@ def test_the_accepting_filter_keeps_only_services_that_take_referrals_here(app, 
     assert "Contact the program</dd>" not in page
     assert client.get("/services?accepts_referrals=true").get_json()["total_items"] == taking
     assert client.get("/app/search?accepting=maybe").status_code == 422
+
+
+def test_a_search_that_signals_an_emergency_shows_who_to_call_above_the_results(client):
+    page = client.get("/app/search?q=my+son+was+shot").get_data(as_text=True)
+    assert 'href="tel:911"' in page
+    assert page.index("advisories-heading") < page.index("results-heading")
+    calm = client.get("/app/search?q=car+seat+safety").get_data(as_text=True)
+    assert "advisories-heading" not in calm and "results-heading" in calm
+
+
+def test_the_emergency_guidance_speaks_spanish_on_a_spanish_page(client):
+    client.set_cookie("lang", "es")
+    page = client.get("/app/search?q=a+mi+hijo+le+dispararon").get_data(as_text=True)
+    assert "Si es una emergencia, llame ahora" in page and 'href="tel:911"' in page
