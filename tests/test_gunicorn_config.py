@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from api.config import TEST_DATA_ENCRYPTION_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "quokkasecretword"
@@ -34,7 +35,8 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT,
-            env={**clean, "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "INFO", **env},
+            env={**clean, "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "INFO",
+                 "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY, **env},
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
