@@ -630,6 +630,7 @@ def deliver_due(
     pool: ThreadPoolExecutor | None = None,
     sender: Callable = send,
     backoff_base: float | None = None,
+    unrecorded: list | None = None,
 ) -> int:
     """Attempt every delivery that is due; returns how many were attempted.
 
@@ -637,7 +638,10 @@ def deliver_due(
     committed), so another worker does not take them too; then each subscription's are sent
     from the pool, concurrently with the others', and each subscription's results are
     committed as they arrive. A failed delivery is retried `backoff(attempts)` seconds later;
-    a subscription that has failed every attempt for `policy.disable_after` is disabled."""
+    a subscription that has failed every attempt for `policy.disable_after` is disabled.
+
+    With `unrecorded` (the worker's list), a result that cannot be committed because the
+    database went away is kept there and committed by a later pass (`record_unrecorded`)."""
     policy = policy or Policy()
     if backoff_base is not None:
         policy = replace(policy, backoff_base=backoff_base)
@@ -688,16 +692,47 @@ def deliver_due(
     own_pool = pool is None
     pool = pool or ThreadPoolExecutor(max_workers=policy.pool_size, thread_name_prefix="webhook")
     attempted = 0
+    lost: OperationalError | None = None
     try:
         futures = [pool.submit(_deliver_group, jobs, policy, sender) for jobs in groups.values()]
         for future in as_completed(futures):
             jobs = future.result()
-            attempted += _record(session, jobs, policy, now)
-            session.commit()
+            attempted += len([job for job in jobs if job.result is not None])
+            if unrecorded is None:
+                _record(session, jobs, policy, now)
+                session.commit()
+                continue
+            unrecorded.append((jobs, now))
+            if lost is None:
+                try:
+                    record_unrecorded(session, unrecorded, policy)
+                except OperationalError as exc:
+                    lost = exc  # the other groups' results are still gathered, to be kept
     finally:
         if own_pool:
             pool.shutdown(wait=True)
+    if lost is not None:
+        raise lost
     return attempted
+
+
+def record_unrecorded(session: Session, unrecorded: list, policy: Policy) -> None:
+    """Commit the results of attempts already made, oldest first. A result whose commit fails
+    because the database is gone stays in `unrecorded` for the next pass: its delivery was
+    attempted (perhaps delivered), so it is recorded as soon as the database is back, not left
+    claimed until its lease ends and sent again."""
+    while unrecorded:
+        jobs, attempted_at = unrecorded[0]
+        try:
+            _record(session, jobs, policy, attempted_at)
+            session.commit()
+        except OperationalError:
+            try:
+                session.rollback()
+            except OperationalError:
+                pass
+            raise
+        unrecorded.pop(0)
 
 
 def _record(session: Session, jobs: list[_Job], policy: Policy, now: datetime) -> int:
@@ -771,11 +806,13 @@ def run(
     if backoff_base is not None:
         policy = replace(policy, backoff_base=backoff_base)
     total = 0
+    unrecorded: list = []
     with ThreadPoolExecutor(max_workers=policy.pool_size, thread_name_prefix="webhook") as pool:
         while True:
             session = session_factory()
             try:
-                attempted = deliver_due(session, policy=policy, pool=pool)
+                record_unrecorded(session, unrecorded, policy)
+                attempted = deliver_due(session, policy=policy, pool=pool, unrecorded=unrecorded)
             except OperationalError as exc:
                 if once:
                     raise
