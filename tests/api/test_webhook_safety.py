@@ -20,7 +20,8 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
 from api.extensions import db
 from core import webhooks
@@ -509,6 +510,46 @@ def test_a_success_resets_the_day_of_failures(app, client, keys, make):
     assert deliver(app, now=start + timedelta(hours=25)) == 1
     [listed] = client.get("/webhooks", headers=auth(keys["sender"])).get_json()["contents"]
     assert listed["status"] == "active"
+
+
+def test_a_result_the_database_could_not_take_is_recorded_once_it_is_back(app, client, keys, make):
+    """The database goes away after an attempt and before its result is committed (as when
+    PostgreSQL restarts mid-pass): the worker keeps the result and records it on its next pass,
+    so the delivery is neither left claimed until its claim runs out nor sent a second time."""
+    allow_loopback(app)
+    receiver = make(Receiver)
+    hook = register(client, keys["sender"], receiver.url).get_json()
+    submit(client, keys)
+    lost = {"armed": False}
+
+    def sender(*args):
+        result = webhooks.send(*args)
+        lost["armed"] = True
+        return result
+
+    def before_commit(session):
+        if lost["armed"]:
+            lost["armed"] = False
+            raise OperationalError("COMMIT", {}, ConnectionError("server closed the connection"))
+
+    unrecorded: list = []
+    with app.app_context():
+        session = db.session()
+        policy = webhooks.Policy.from_config(app.config)
+        event.listen(session, "before_commit", before_commit)
+        try:
+            with pytest.raises(OperationalError):
+                webhooks.deliver_due(session, policy=policy, sender=sender, unrecorded=unrecorded)
+        finally:
+            event.remove(session, "before_commit", before_commit)
+        assert len(receiver.received) == 1 and len(unrecorded) == 1
+        db.session.remove()
+        webhooks.record_unrecorded(db.session, unrecorded, policy)
+        assert unrecorded == []
+        db.session.remove()
+    [delivery] = client.get(f"/webhooks/{hook['id']}/deliveries", headers=auth(keys["sender"])).get_json()["contents"]
+    assert delivery["status"] == "delivered" and delivery["attempts"] == 1
+    assert deliver(app, now=utcnow() + timedelta(hours=2)) == 0 and len(receiver.received) == 1
 
 
 # ----------------------------------------------------------------------------- https
