@@ -237,6 +237,9 @@ def wait_until(condition, what: str, deadline_s: float = 45):
 
 # Webhook retries after 0.2, 0.4, 0.8, 1.6 s ... instead of 2, 4, 8, 16 s: the schedule, faster.
 WEBHOOK_BACKOFF_BASE_S = "0.2"
+# The receivers are on loopback: a 5 s deadline per attempt (default 10 s) also shortens the
+# claim a pass holds on its deliveries, so a pass cut off by a fault is retried sooner.
+WEBHOOK_TIMEOUT_S = "5"
 
 
 class WebhookWorker:
@@ -246,7 +249,7 @@ class WebhookWorker:
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [str(FLASK), "webhooks", "run"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env=server_env(database_url, WEBHOOK_BACKOFF_BASE_S=WEBHOOK_BACKOFF_BASE_S),
+            env=server_env(database_url, WEBHOOK_BACKOFF_BASE_S=WEBHOOK_BACKOFF_BASE_S, WEBHOOK_TIMEOUT_S=WEBHOOK_TIMEOUT_S),
         )
 
     def stop(self) -> None:
