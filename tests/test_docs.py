@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 DOCS = [*GUIDES, ROOT / "CHANGELOG.md"]
 FENCE = re.compile(r"^ *```[^\n]*\n(.*?)^ *```", re.S | re.M)
-INLINE = re.compile(r"`([^`\n]+)`")
+INLINE = re.compile(r"`([^`]+)`")  # a span may run over a line break
 
 
 def read(path: Path) -> str:
@@ -33,7 +33,7 @@ def code_of(text: str) -> list[str]:
     """Every line of the fenced blocks, then every inline code span outside them."""
     lines = [line for block in FENCE.findall(text) for line in block.splitlines()]
     prose = FENCE.sub("", text)
-    return lines + INLINE.findall(prose)
+    return lines + [" ".join(span.split()) for span in INLINE.findall(prose)]
 
 
 # ----------------------------------------------------------------------------- the lifecycle
