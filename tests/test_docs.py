@@ -1,7 +1,8 @@
-"""The docs say what the code does: the referral lifecycle table is the one core/referrals.py
-declares, every `flask` command a doc gives exists with the options it shows (and is written
-so that it runs: `.venv/bin/flask`), every link between the docs leads somewhere, and the
-README stays short. No database is needed."""
+"""The docs say what the code does: the referral lifecycle (the table of docs/referrals.md
+and the words of the API reference) is the one core/referrals.py declares, every `flask`
+command a doc gives exists with the options it shows (and is written so that it runs:
+`.venv/bin/flask`), every link between the docs leads somewhere, and the README stays short.
+No database is needed."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 from flask import cli as flask_cli
 
 from api import create_app
@@ -70,6 +72,42 @@ def test_the_closed_statuses_and_the_reasons_are_the_ones_core_referrals_declare
     text = read(ROOT / "docs" / "referrals.md")
     reasons = text.split("A `reason` is required for", 1)[1].split(";", 1)[0]
     assert set(_codes(reasons)) == referrals.REASON_REQUIRED
+
+
+def _operation(path: str, method: str) -> str:
+    spec = yaml.safe_load(read(ROOT / "openapi.yaml"))
+    return " ".join(spec["paths"][path][method]["description"].split())
+
+
+def _statuses(text: str) -> list[str]:
+    return re.findall(r"[a-z]+(?:-[a-z]+)*", text.replace(" and ", ", "))
+
+
+def test_the_api_reference_states_the_lifecycle_core_referrals_declares():
+    """The description of POST /referrals/{id}/status (openapi.yaml, from its docstring):
+    `a -> b, c; ...`, `a <-> b, and on to c, d` (both ways, then on), `any open status -> x`."""
+    text = _operation("/referrals/{referral_id}/status", "post")
+    moves, sentences = text.split(". ", 1)
+    stated: dict[str, list[str]] = {}
+    for clause in moves.split(";"):
+        start, arrow, rest = re.match(r"\s*(.+?) (<?->) (.+)", clause).groups()
+        if start == "any open status":
+            (everywhere,) = _statuses(rest.split("(")[0])
+            continue
+        if arrow == "<->":
+            other, onward = rest.split(", and on to ")
+            stated[start] = [other.strip(), *_statuses(onward)]
+            stated[other.strip()] = [start, *_statuses(onward)]
+        else:
+            stated[start] = _statuses(rest)
+    assert {start: [*moves, everywhere] for start, moves in stated.items()} == {
+        start: referrals.next_statuses(start) for start in referrals.NEXT
+    }
+    reasons = sentences.split("A `reason` is required for", 1)[1].split(";", 1)[0]
+    assert set(_statuses(reasons)) == referrals.REASON_REQUIRED
+    task_update = _operation("/fhir/Task/{resource_id}", "put")
+    reasons = task_update.split("required for", 1)[1].split(")", 1)[0]
+    assert set(_statuses(reasons)) == referrals.REASON_REQUIRED
 
 
 # ----------------------------------------------------------------------------- commands
