@@ -563,14 +563,13 @@ def test_a_body_that_is_not_a_bundle_is_a_400(app, client, keys, payload):
     assert count_referrals(app) == 0
 
 
-def test_the_readme_example_bundle_makes_a_referral(client, keys):
-    """The Bundle shown to FHIR integrators in the README is valid FHIR and works as shown."""
+def test_the_documented_example_bundle_makes_a_referral(client, keys):
+    """The Bundle shown to FHIR integrators in docs/fhir.md is valid FHIR and works as shown."""
     import json
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## For FHIR integrators", 1)[1].split("\n## ", 1)[0]
-    example = next(block for block in section.split("```json\n")[1:] if '"resourceType": "Bundle"' in block)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "fhir.md").read_text()
+    example = next(block for block in doc.split("```json\n")[1:] if '"resourceType": "Bundle"' in block)
     bundle = json.loads(example.split("```", 1)[0])
     parse(bundle)
     response = post_bundle(client, keys, bundle, key=None)

@@ -1,6 +1,6 @@
 """The web app in a real browser: a coordinator's referral from search to completion, the
 Spanish interface, the printed handout, keyboard-only search, form errors, double submits;
-axe-core on every page, and the screenshots of the README."""
+axe-core on every page, and the screenshots of docs/web.md and the README."""
 from __future__ import annotations
 
 import io
@@ -172,7 +172,7 @@ def test_a_form_error_keeps_the_typed_values_and_a_double_click_sends_one(app, l
 
 
 def test_screenshots_at_desktop_and_phone_widths(engine, live_server, new_context):
-    """docs/screenshots/, shown in the README (taken on SQLite only: the pages are the same)."""
+    """docs/screenshots/, shown in docs/web.md (taken on SQLite only: the pages are the same)."""
     if engine != "sqlite":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
