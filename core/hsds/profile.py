@@ -2,11 +2,12 @@
 
 Every other part of `core.hsds` derives from `TABLES`: the import parses and checks the fields
 listed here (and reports any other as not stored), the export writes them and describes them
-in `datapackage.json`, and `tests/core/test_hsds_profile.py` holds the response schemas
-(`schemas/hsds.py`) and the models to them. Adding an HSDS field is one entry in a table's
-list below, plus the model column (and migration) that stores it and the schema field that
-answers it; a rule the column type cannot say (a vocabulary, a range, a format) goes in
-`RULES`.
+in `datapackage.json`, and `tests/core/test_hsds_profile.py` holds HSDS 3.0 itself, the
+models and the response schemas (`schemas/hsds.py`) to them, both ways. Adding an HSDS field
+is one entry in a table's list below, plus the model column (and migration) that stores it
+and the schema field that answers it; a rule the column type cannot say (a vocabulary, a
+range, a format) goes in `RULES`. A field the API answers but the import does not take is
+declared in `SERVER_KEPT`, a stored field the API does not answer in `NOT_ANSWERED`.
 
 A field's kind (uuid, string, number, integer, boolean, datetime), whether it is required, its
 longest length and the table an id refers to are read from the model's column.
@@ -285,10 +286,17 @@ SHAPED: dict[str, dict[str, dict[str, str]]] = {
 # Read-only fields of this API's answers, not data: the import passes over them (a term's
 # `hl7_service_type` is read through `SHAPED`).
 COMPUTED = {"distance", "hl7_service_type"}
-# Fields the API answers that the import does not take: kept by the server, set by other
-# routes (a verification, a capacity update) or worked out per request.
-ANSWERED_NOT_IMPORTED: dict[str, tuple[str, ...]] = {
-    "service": ("assured_date", "assurer_email", "capacities"),
+# Fields the API answers that the import does not take, with the columns that hold them: kept
+# by the server and set by other routes (a verification, a capacity update).
+SERVER_KEPT: dict[str, dict[str, tuple[str, ...]]] = {
+    "service": {
+        "assured_date": ("assured_date",),
+        "assurer_email": ("assurer_email",),
+        "capacities": (  # HSDS 3.1 service_capacity
+            "capacity_status", "capacity_available", "capacity_maximum", "capacity_unit", "capacity_wait_days",
+            "capacity_description", "capacity_updated",
+        ),
+    },
 }
 # Stored extension fields the API does not answer (they travel in the package only).
 NOT_ANSWERED: dict[str, tuple[str, ...]] = {
