@@ -18,8 +18,9 @@ The modules, in the order an import goes through them:
   nest in a full record) and `HSDS_VERSION`; everything else derives from it;
 - `readers`: the CSV files of a package, and JSON / NDJSON records (`flatten`), in batches;
 - `values`: one parser per kind of value, then the field's rules;
-- `importer`: the checks of a batch (references, slugs, term codes, parents first) and the
-  reindexing at the end; `ids`: what it remembers between batches, kept by the database;
+- `importer`: the checks of a batch (fields, references, parents first) and the reindexing
+  at the end; `rules`: the rules of a table beyond its fields (slugs, term codes, a
+  service's program); `ids`: what it remembers between batches, kept by the database;
 - `writer`: the batched writer (upserts by id) it shares with `core.bulk`;
 - `report`: what the user is told;
 - `export`: the package written back out.

@@ -3,7 +3,7 @@
 An `Importer` is given batches of `Row`s of one table at a time (by `core.hsds.readers`, or by
 `core.editing` for one record of the write API). For each batch it parses every field
 (`core.hsds.values`), checks every reference (to a row of the import, accepted or rejected, or
-of the database) and the rules of the table (slugs, term codes, a service's program), orders
+of the database) and the rules of the table (`core.hsds.rules`), orders
 rows that name a parent of their own table after it, and upserts the sound rows
 (`core.hsds.writer`). `finish` reindexes for search every service the import reached.
 
@@ -13,7 +13,6 @@ that refers to a rejected row is rejected too, naming it.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -28,20 +27,10 @@ from core.directory import term_and_descendants
 from core.hsds.ids import IdStore, key
 from core.hsds.profile import BY_NAME, REFERABLE, SELF_REFERRING, TableSpec
 from core.hsds.report import Fault, ImportReport
+from core.hsds.rules import TableRules
 from core.hsds.values import parse_value
 from core.hsds.writer import chunks, existing_ids, insert_rows, table_of, upsert_rows
-from models import (
-    Attribute,
-    Program,
-    Referral,
-    Service,
-    ServiceArea,
-    ServiceAreaTown,
-    ServiceAtLocation,
-    Taxonomy,
-    TaxonomyTerm,
-    utcnow,
-)
+from models import Attribute, Referral, Service, ServiceArea, ServiceAreaTown, ServiceAtLocation, utcnow
 
 
 def open_statuses() -> tuple[str, ...]:
@@ -82,9 +71,7 @@ class Importer:
         self.report = ImportReport(strict=strict)
         self.ids = IdStore(session)
         self.rejected: dict[str, dict[int, str]] = defaultdict(dict)  # table -> id key -> where the row is
-        self.taxonomy_names: dict[int, str] = {}
-        self.slugs: dict[str, int] = {}
-        self.term_codes: dict[tuple[int | None, str], int] = {}
+        self.rules = TableRules(session, self.ids)
         self.now = utcnow()
         self.referral_fields_changed: dict[uuid.UUID, tuple[str, tuple[str, ...]]] = {}
 
@@ -109,7 +96,7 @@ class Importer:
             if spec.name in REFERABLE else set()
         )
         self._check_references(spec, rows, taken)
-        self._check_table_rules(spec, rows)
+        self.rules.check(spec, rows)
         if spec.name in SELF_REFERRING:
             rows = self._parents_first(spec, rows)
         sound = self._sort_out(spec, rows, taken)
@@ -247,99 +234,6 @@ class Importer:
             for row, name, value in wanted:
                 if value not in found:
                     row.fault(name, f"no {label} has this id")
-
-    def _check_table_rules(self, spec: TableSpec, rows: list[Row]) -> None:
-        if spec.name == "program":
-            self._check_slugs(rows)
-        elif spec.name == "service":
-            self._check_programs_of_services(rows)
-        elif spec.name == "taxonomy":
-            for row in rows:
-                if not row.faults:
-                    self.taxonomy_names[key(row.values["id"])] = row.values["name"]
-        elif spec.name == "taxonomy_term":
-            self._check_term_codes(rows)
-
-    def _check_slugs(self, rows: list[Row]) -> None:
-        """A program's slug is this directory's readable key: taken from the file or made from
-        the name (then made unique with a number); a slug given twice, or held by another
-        program, is a fault."""
-        sound = [row for row in rows if not row.faults]
-        made = set()
-        for row in sound:
-            if "slug" not in row.values:
-                row.values["slug"] = _slugify(row.values["name"])
-                made.add(id(row))
-        held = dict(
-            self.session.execute(
-                select(Program.slug, Program.id).where(Program.slug.in_({row.values["slug"] for row in sound}))
-            ).all()
-        ) if sound else {}
-        for row in sound:
-            slug, mine = row.values["slug"], key(row.values["id"])
-            owner = self.slugs.get(slug, key(held[slug]) if slug in held else None)
-            if owner is not None and owner != mine:
-                if id(row) not in made:
-                    row.fault("slug", "used by another program")
-                    continue
-                slug = row.values["slug"] = self._free_slug(slug, mine)
-            self.slugs[slug] = mine
-
-    def _free_slug(self, base: str, mine: int) -> str:
-        """`base` with the first number from 2 that no other program's slug has."""
-        n, owner = 2, None
-        while True:
-            slug = f"{base[:95]}-{n}"
-            n += 1
-            owner = self.slugs.get(slug) or (
-                key(found) if (found := self.session.scalar(select(Program.id).where(Program.slug == slug))) else None
-            )
-            if owner is None or owner == mine:
-                return slug
-
-    def _check_programs_of_services(self, rows: list[Row]) -> None:
-        """A service's program is a program of the service's organization."""
-        wanted = {row.values["program_id"] for row in rows if row.values.get("program_id")}
-        owners = self.ids.owners(IdStore.ACCEPTED["program"], wanted)  # programs of this import
-        for chunk in chunks(wanted - set(owners)):
-            owners.update(self.session.execute(select(Program.id, Program.organization_id).where(Program.id.in_(chunk))).all())
-        for row in rows:
-            program_id, organization_id = row.values.get("program_id"), row.values.get("organization_id")
-            if program_id is None or organization_id is None or any(f.field.endswith("program_id") for f in row.faults):
-                continue
-            owner = owners.get(program_id)
-            if owner is not None and owner != organization_id:
-                row.fault("program_id", "a program of another organization")
-
-    def _check_term_codes(self, rows: list[Row]) -> None:
-        """Codes are unique within a taxonomy; a term with no taxonomy name gets its taxonomy's."""
-        for row in rows:
-            if row.faults:
-                continue
-            taxonomy_id, code = row.values.get("taxonomy_id"), row.values.get("code")
-            if taxonomy_id is not None and "taxonomy" not in row.values:
-                self._name_taxonomy(row, taxonomy_id)
-            if code is None:
-                continue
-            scope = (key(taxonomy_id) if taxonomy_id else None, code)
-            owner = self.term_codes.get(scope)
-            if owner is None:
-                found = self.session.scalar(
-                    select(TaxonomyTerm.id).where(TaxonomyTerm.taxonomy_id == taxonomy_id, TaxonomyTerm.code == code)
-                )
-                owner = key(found) if found else None
-            if owner is not None and owner != key(row.values["id"]):
-                row.fault("code", "used by another term of this taxonomy")
-            else:
-                self.term_codes[scope] = key(row.values["id"])
-
-    def _name_taxonomy(self, row: Row, taxonomy_id: uuid.UUID) -> None:
-        """Give a term the name of its taxonomy (of the import, or stored), when it has one."""
-        name = self.taxonomy_names.get(key(taxonomy_id)) or self.session.scalar(
-            select(Taxonomy.name).where(Taxonomy.id == taxonomy_id)
-        )
-        if name:
-            row.values["taxonomy"] = name
 
     def _parents_first(self, spec: TableSpec, rows: list[Row]) -> list[Row]:
         """Order rows that name a parent of their own table after it; a row whose parent in the
@@ -539,7 +433,3 @@ def _touch(name: str, values: dict, is_new: bool, touched: dict[int, list[uuid.U
     elif not is_new and name in ("organization", "program", "location", "taxonomy_term"):
         touched[IdStore.CHANGED[name]].append(values["id"])
 
-
-def _slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100].strip("-")
-    return slug or "program"
