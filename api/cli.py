@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from api.extensions import db
-from core import clients, context, curation, hsds_package, privacy, webhooks
+from core import clients, context, curation, hsds, privacy, webhooks
 from core.errors import DomainError
 from models import crypto
 from schemas.inputs import OrganizationIn, ProgramIn, ServiceIn, TaxonomyFileIn
@@ -150,7 +150,7 @@ def import_hsds_command(path: Path, skip_invalid: bool) -> None:
     `FILE line N field F: reason`. Without --skip-invalid any fault means nothing is written
     and the exit status is 1."""
     try:
-        report = hsds_package.import_path(db.session, path, strict=not skip_invalid)
+        report = hsds.import_path(db.session, path, strict=not skip_invalid)
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
@@ -171,7 +171,7 @@ def import_hsds_command(path: Path, skip_invalid: bool) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def export_hsds_command(folder: Path) -> None:
     """Write the whole directory as an HSDS 3.0 tabular data package (datapackage.json and CSV files)."""
-    counts = hsds_package.export_package(db.session, folder)
+    counts = hsds.export_package(db.session, folder)
     click.echo(f"Exported to {folder}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.errors import error_body
 from api.extensions import db
+from core.hsds.profile import HSDS_VERSION
 from schemas.errors import NotReadySchema
 
 blp = Blueprint("meta", __name__, url_prefix="/", description="About this API.")
@@ -31,7 +32,7 @@ class ApiMeta(MethodView):
         """
         base = request.url_root.rstrip("/")
         return {
-            "version": "3.0",
+            "version": HSDS_VERSION,
             "profile": current_app.config["HSDS_PROFILE_URL"] or base + url_for("api-docs.openapi_swagger_ui"),
             "openapi_url": base + url_for("api-docs.openapi_json"),
         }

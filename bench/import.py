@@ -42,7 +42,8 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:54
 def write_package(folder: Path, services: int, seed: int) -> dict[str, int]:
     """Stream N synthetic services (and the seed taxonomy) into an HSDS data package."""
     from core.curation import ATTRIBUTE_NAMESPACE
-    from core.hsds_package import PACKAGE_FILE, TABLES, describe_package
+    from core.hsds.export import describe_package
+    from core.hsds.profile import PACKAGE_FILE, TABLES
 
     folder.mkdir(parents=True, exist_ok=True)
     handles = {spec.name: (folder / spec.path).open("w", newline="", encoding="utf-8") for spec in TABLES}

@@ -10,7 +10,8 @@ those functions record by record would, apart from `last_modified` (one timestam
 - references of the whole batch are checked first, in a few queries, with curation's messages
   (`InvalidData`); nothing is written when one fails;
 - records that are new, and all of whose nested records (phones, contacts, locations, ...) are
-  new, are inserted with one executemany `INSERT` per table, and indexed for search in bulk
+  new, are inserted with one executemany `INSERT` per table (the batched writer the HSDS
+  import uses, `core.hsds.writer`), and indexed for search in bulk
   (`service_search`, `search_word`, `search_word_variant` on SQLite, `service_point`) with the
   same text `core.search.index_service` writes (both use `search.search_fields`);
 - any other record (its id, or a nested record's id, is already in the database or earlier in
@@ -24,13 +25,16 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import curation, search
 from core.errors import InvalidData
+from core.hsds.writer import chunks, existing_ids, full_row, insert_tables, table_of
 from core.text import index_words
 from models import (
     Address,
@@ -52,10 +56,22 @@ from models import (
     utcnow,
 )
 
-# Ids per `IN (...)` query: well under SQLite's limit on bound parameters.
-IDS_PER_QUERY = 500
-
 IdsByTable = dict[Table, list[uuid.UUID]]
+RowsByTable = dict[Table, list[dict]]
+# The tables of a batch of services, parents first.
+SERVICE_TABLES = [
+    Service,
+    Contact,
+    Phone,
+    Language,
+    ReferralContactPoint,
+    ServiceArea,
+    ServiceAreaTown,
+    Attribute,
+    ServiceAtLocation,
+    ServiceSearch,
+    ServicePoint,
+]
 
 
 # --------------------------------------------------------------------------- organizations
@@ -72,41 +88,50 @@ def insert_organizations(session: Session, records: list[dict]) -> int:
         return 0
     _check_parent_organizations(session, records)
     new, existing = _split_new(session, records, _organization_ids)
-    # A new organization whose parent is left to curation waits for its parent, in batch order.
-    left_to_curation = {id(record) for record in existing}
-    waiting_parents = {record["id"] for record in existing}
-    for record in new:
-        if record.get("parent_organization_id") in waiting_parents:
-            left_to_curation.add(id(record))
-            waiting_parents.add(record["id"])
-    new = [record for record in new if id(record) not in left_to_curation]
-    existing = [record for record in records if id(record) in left_to_curation]
-
+    new, existing = _wait_for_curated_parents(records, new, existing)
     now = utcnow()
-    rows: dict[Table, list[dict]] = defaultdict(list)
+    rows: RowsByTable = defaultdict(list)
     for record in new:
-        organization_id = record["id"]
-        rows[Organization.__table__].append(_row(Organization.__table__, record, last_modified=now))
-        for phone in record["phones"]:
-            rows[Phone.__table__].append(_row(Phone.__table__, phone, organization_id=organization_id))
-        for location in record["locations"]:
-            rows[Location.__table__].append(_row(Location.__table__, location, organization_id=organization_id))
-            for address in location["addresses"]:
-                rows[Address.__table__].append(_row(Address.__table__, address, location_id=location["id"]))
-            for phone in location["phones"]:
-                rows[Phone.__table__].append(
-                    _row(Phone.__table__, phone, location_id=location["id"], organization_id=organization_id)
-                )
-    _insert(session, rows, [Organization, Location, Address, Phone])
+        _add_organization_rows(rows, record, now)
+    insert_tables(session, rows, [Organization, Location, Address, Phone])
     for record in existing:
         curation.save_organization(session, record)
     session.flush()
     return len(records)
 
 
+def _wait_for_curated_parents(records: list[dict], new: list[dict], existing: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(new, existing) again, a new organization whose parent is left to curation left to
+    curation too: it waits for its parent, in batch order."""
+    left_to_curation = {id(record) for record in existing}
+    waiting_parents = {record["id"] for record in existing}
+    for record in new:
+        if record.get("parent_organization_id") in waiting_parents:
+            left_to_curation.add(id(record))
+            waiting_parents.add(record["id"])
+    return (
+        [record for record in new if id(record) not in left_to_curation],
+        [record for record in records if id(record) in left_to_curation],
+    )
+
+
+def _add_organization_rows(rows: RowsByTable, record: dict, now: datetime) -> None:
+    """The rows of one organization: itself, its phones, its locations with their addresses and phones."""
+    organization_id = record["id"]
+    _add_row(rows, Organization, record, last_modified=now)
+    for phone in record["phones"]:
+        _add_row(rows, Phone, phone, organization_id=organization_id)
+    for location in record["locations"]:
+        _add_row(rows, Location, location, organization_id=organization_id)
+        for address in location["addresses"]:
+            _add_row(rows, Address, address, location_id=location["id"])
+        for phone in location["phones"]:
+            _add_row(rows, Phone, phone, location_id=location["id"], organization_id=organization_id)
+
+
 def _check_parent_organizations(session: Session, records: list[dict]) -> None:
     parents = {record["parent_organization_id"] for record in records if record.get("parent_organization_id")}
-    known = _existing_ids(session, Organization.__table__, parents)
+    known = existing_ids(session, table_of(Organization), parents)
     for record in records:
         parent = record.get("parent_organization_id")
         if parent is not None and parent not in known:
@@ -119,10 +144,10 @@ def _check_parent_organizations(session: Session, records: list[dict]) -> None:
 def _organization_ids(record: dict) -> IdsByTable:
     locations = record["locations"]
     return {
-        Organization.__table__: [record["id"]],
-        Location.__table__: [location["id"] for location in locations],
-        Address.__table__: [address["id"] for location in locations for address in location["addresses"]],
-        Phone.__table__: [phone["id"] for phone in record["phones"]]
+        table_of(Organization): [record["id"]],
+        table_of(Location): [location["id"] for location in locations],
+        table_of(Address): [address["id"] for location in locations for address in location["addresses"]],
+        table_of(Phone): [phone["id"] for phone in record["phones"]]
         + [phone["id"] for location in locations for phone in location["phones"]],
     }
 
@@ -139,32 +164,28 @@ class _References:
         location_ids = {location_id for record in records for location_id in record["location_ids"]}
         codes = {code for record in records for code in record["categories"]}
 
-        self.organizations = {
-            row.id: row
-            for chunk in _chunks(organization_ids)
-            for row in session.execute(
-                select(Organization.id, Organization.name, Organization.alternate_name).where(Organization.id.in_(chunk))
-            )
-        }
-        self.programs = {
-            row.id: row
-            for chunk in _chunks(program_ids)
-            for row in session.execute(
-                select(Program.id, Program.organization_id, Program.name, Program.alternate_name).where(
-                    Program.id.in_(chunk)
-                )
-            )
-        }
+        self.organizations = _by_id(
+            session, organization_ids,
+            lambda chunk: select(Organization.id, Organization.name, Organization.alternate_name).where(
+                Organization.id.in_(chunk)
+            ),
+        )
+        self.programs = _by_id(
+            session, program_ids,
+            lambda chunk: select(Program.id, Program.organization_id, Program.name, Program.alternate_name).where(
+                Program.id.in_(chunk)
+            ),
+        )
         self.locations: dict[uuid.UUID, Location] = {
             location.id: location
-            for chunk in _chunks(location_ids)
+            for chunk in chunks(location_ids)
             for location in session.scalars(
                 select(Location).where(Location.id.in_(chunk)).options(selectinload(Location.addresses))
             )
         }
         self.terms_by_code = {
             row.code: row
-            for chunk in _chunks(codes)
+            for chunk in chunks(codes)
             for row in session.execute(_term_columns().where(TaxonomyTerm.code.in_(chunk)))
         }
         self.terms = _with_ancestors(session, {row.id: row for row in self.terms_by_code.values()})
@@ -215,116 +236,125 @@ def insert_services(session: Session, records: list[dict]) -> int:
 def _service_ids(record: dict) -> IdsByTable:
     contacts = record["contacts"]
     return {
-        Service.__table__: [record["id"]],
-        Phone.__table__: [phone["id"] for phone in record["phones"]]
+        table_of(Service): [record["id"]],
+        table_of(Phone): [phone["id"] for phone in record["phones"]]
         + [phone["id"] for contact in contacts for phone in contact["phones"]],
-        Contact.__table__: [contact["id"] for contact in contacts],
-        Language.__table__: [language["id"] for language in record["languages"]],
-        ReferralContactPoint.__table__: [point["id"] for point in record["referral_contact_points"]],
-        ServiceArea.__table__: [area["id"] for area in record["service_areas"]],
+        table_of(Contact): [contact["id"] for contact in contacts],
+        table_of(Language): [language["id"] for language in record["languages"]],
+        table_of(ReferralContactPoint): [point["id"] for point in record["referral_contact_points"]],
+        table_of(ServiceArea): [area["id"] for area in record["service_areas"]],
     }
 
 
 def _write_services(session: Session, records: list[dict], references: _References) -> None:
+    """Insert new services with everything hung on them, and their search index rows."""
     now = utcnow()
-    rows: dict[Table, list[dict]] = defaultdict(list)
+    rows: RowsByTable = defaultdict(list)
     words: set[str] = set()
     for record in records:
-        service_id = record["id"]
-        rows[Service.__table__].append(_row(Service.__table__, record, last_modified=now))
-        for phone in record["phones"]:
-            rows[Phone.__table__].append(_row(Phone.__table__, phone, service_id=service_id))
-        for contact in record["contacts"]:
-            rows[Contact.__table__].append(_row(Contact.__table__, contact, service_id=service_id))
-            for phone in contact["phones"]:
-                rows[Phone.__table__].append(
-                    _row(Phone.__table__, phone, contact_id=contact["id"], service_id=service_id)
-                )
-        for language in record["languages"]:
-            rows[Language.__table__].append(_row(Language.__table__, language, service_id=service_id))
-        for point in record["referral_contact_points"]:
-            rows[ReferralContactPoint.__table__].append(
-                _row(ReferralContactPoint.__table__, point, service_id=service_id)
-            )
-        areas = []
-        for area in record["service_areas"]:
-            rows[ServiceArea.__table__].append(_row(ServiceArea.__table__, area, service_id=service_id))
-            towns = sorted(set(area["towns"]))
-            rows[ServiceAreaTown.__table__].extend({"service_area_id": area["id"], "town": town} for town in towns)
-            areas.append(search.AreaText(area["id"], area.get("name"), area.get("description"), towns))
-
-        attributes = []
-        for code in dict.fromkeys(record["categories"]):
-            term_id = references.terms_by_code[code].id
-            attributes.append(
-                {
-                    "id": uuid.uuid5(curation.ATTRIBUTE_NAMESPACE, f"{service_id}:{term_id}"),
-                    "link_id": service_id,
-                    "link_type": "service_category",
-                    "link_entity": "service",
-                    "taxonomy_term_id": term_id,
-                    "value": None,
-                }
-            )
-        rows[Attribute.__table__].extend(attributes)
-
-        for location_id in dict.fromkeys(record["location_ids"]):
-            rows[ServiceAtLocation.__table__].append(
-                {
-                    "id": uuid.uuid5(curation.ATTRIBUTE_NAMESPACE, f"sal:{service_id}:{location_id}"),
-                    "service_id": service_id,
-                    "location_id": location_id,
-                    "description": None,
-                }
-            )
-            point = search.location_point(references.locations[location_id])
-            if point is not None:
-                rows[ServicePoint.__table__].append(
-                    {"service_id": service_id, "location_id": location_id, "latitude": point[0], "longitude": point[1]}
-                )
-
-        program = references.programs.get(record.get("program_id"))
-        organization = references.organizations[record["organization_id"]]
-        term_ids = [attribute["taxonomy_term_id"] for attribute in sorted(attributes, key=lambda a: a["id"])]
-        fields = search.search_fields(
-            name=record["name"],
-            alternate_name=record.get("alternate_name"),
-            description=record.get("description"),
-            eligibility_description=record.get("eligibility_description"),
-            program_names=(program.name, program.alternate_name) if program else (),
-            organization_names=(organization.name, organization.alternate_name),
-            category_names=search.category_names(term_ids, references.terms.get),
-            areas=areas,
-        )
-        fields["tag_text"] = search.tag_text(
-            status=record["status"],
-            organization_id=record["organization_id"],
-            program_id=record.get("program_id"),
-            terms=search.ancestry(term_ids, references.terms.get),
-            areas=[(area["statewide"], area["towns"]) for area in record["service_areas"]],
-            language_codes=[language.get("code") for language in record["languages"]],
-        )
-        rows[ServiceSearch.__table__].append({"service_id": service_id, **fields})
+        _add_row(rows, Service, record, last_modified=now)
+        _add_nested_rows(rows, record)
+        areas = _add_area_rows(rows, record)
+        term_ids = _add_category_rows(rows, record, references)
+        _add_location_rows(rows, record, references)
+        fields = _search_fields(record, references, term_ids, areas)
+        rows[table_of(ServiceSearch)].append({"service_id": record["id"], **fields})
         words |= index_words(" ".join(fields.values()))
-
-    _insert(
-        session,
-        rows,
-        [
-            Service,
-            Contact,
-            Phone,
-            Language,
-            ReferralContactPoint,
-            ServiceArea,
-            ServiceAreaTown,
-            Attribute,
-            ServiceAtLocation,
-            ServiceSearch,
-            ServicePoint,
-        ],
-    )
+    insert_tables(session, rows, SERVICE_TABLES)
     search.remember_words(session, words)
+
+
+def _add_nested_rows(rows: RowsByTable, record: dict) -> None:
+    """A service's phones, contacts (with their phones), languages and referral contact points."""
+    service_id = record["id"]
+    for phone in record["phones"]:
+        _add_row(rows, Phone, phone, service_id=service_id)
+    for contact in record["contacts"]:
+        _add_row(rows, Contact, contact, service_id=service_id)
+        for phone in contact["phones"]:
+            _add_row(rows, Phone, phone, contact_id=contact["id"], service_id=service_id)
+    for language in record["languages"]:
+        _add_row(rows, Language, language, service_id=service_id)
+    for point in record["referral_contact_points"]:
+        _add_row(rows, ReferralContactPoint, point, service_id=service_id)
+
+
+def _add_area_rows(rows: RowsByTable, record: dict) -> list[search.AreaText]:
+    """A service's areas and their towns; return the text of each area, for the search index."""
+    areas = []
+    for area in record["service_areas"]:
+        _add_row(rows, ServiceArea, area, service_id=record["id"])
+        towns = sorted(set(area["towns"]))
+        rows[table_of(ServiceAreaTown)].extend({"service_area_id": area["id"], "town": town} for town in towns)
+        areas.append(search.AreaText(area["id"], area.get("name"), area.get("description"), towns))
+    return areas
+
+
+def _add_category_rows(rows: RowsByTable, record: dict, references: _References) -> list[uuid.UUID]:
+    """One attribute per category (with curation's id); return the terms, in order of attribute id."""
+    service_id = record["id"]
+    attributes = []
+    for code in dict.fromkeys(record["categories"]):
+        term_id = references.terms_by_code[code].id
+        attributes.append(
+            {
+                "id": uuid.uuid5(curation.ATTRIBUTE_NAMESPACE, f"{service_id}:{term_id}"),
+                "link_id": service_id,
+                "link_type": "service_category",
+                "link_entity": "service",
+                "taxonomy_term_id": term_id,
+                "value": None,
+            }
+        )
+    rows[table_of(Attribute)].extend(attributes)
+    return [attribute["taxonomy_term_id"] for attribute in sorted(attributes, key=lambda a: a["id"])]
+
+
+def _add_location_rows(rows: RowsByTable, record: dict, references: _References) -> None:
+    """A service's places (with curation's ids), and the points search measures distance from."""
+    service_id = record["id"]
+    for location_id in dict.fromkeys(record["location_ids"]):
+        rows[table_of(ServiceAtLocation)].append(
+            {
+                "id": uuid.uuid5(curation.ATTRIBUTE_NAMESPACE, f"sal:{service_id}:{location_id}"),
+                "service_id": service_id,
+                "location_id": location_id,
+                "description": None,
+            }
+        )
+        point = search.location_point(references.locations[location_id])
+        if point is not None:
+            rows[table_of(ServicePoint)].append(
+                {"service_id": service_id, "location_id": location_id, "latitude": point[0], "longitude": point[1]}
+            )
+
+
+def _search_fields(
+    record: dict, references: _References, term_ids: list[uuid.UUID], areas: list[search.AreaText]
+) -> dict[str, str]:
+    """The service's search index text, as `core.search.index_service` writes it."""
+    program_id = record.get("program_id")
+    program = references.programs.get(program_id) if program_id is not None else None
+    organization = references.organizations[record["organization_id"]]
+    fields = search.search_fields(
+        name=record["name"],
+        alternate_name=record.get("alternate_name"),
+        description=record.get("description"),
+        eligibility_description=record.get("eligibility_description"),
+        program_names=(program.name, program.alternate_name) if program else (),
+        organization_names=(organization.name, organization.alternate_name),
+        category_names=search.category_names(term_ids, references.terms.get),
+        areas=areas,
+    )
+    fields["tag_text"] = search.tag_text(
+        status=record["status"],
+        organization_id=record["organization_id"],
+        program_id=record.get("program_id"),
+        terms=search.ancestry(term_ids, references.terms.get),
+        areas=[(area["statewide"], area["towns"]) for area in record["service_areas"]],
+        language_codes=[language.get("code") for language in record["languages"]],
+    )
+    return fields
 
 
 def _term_columns():
@@ -339,7 +369,7 @@ def _with_ancestors(session: Session, terms: dict[uuid.UUID, Any]) -> dict[uuid.
         if not missing:
             return terms
         found = [
-            row for chunk in _chunks(missing) for row in session.execute(_term_columns().where(TaxonomyTerm.id.in_(chunk)))
+            row for chunk in chunks(missing) for row in session.execute(_term_columns().where(TaxonomyTerm.id.in_(chunk)))
         ]
         if not found:
             return terms
@@ -360,9 +390,10 @@ def _split_new(
     for ids in per_record:
         for table, table_ids in ids.items():
             wanted[table].update(table_ids)
-    taken = {table: _existing_ids(session, table, table_ids) for table, table_ids in wanted.items()}
-    new, existing = [], []
-    for record, ids in zip(records, per_record):
+    taken = {table: existing_ids(session, table, table_ids) for table, table_ids in wanted.items()}
+    new: list[dict] = []
+    existing: list[dict] = []
+    for record, ids in zip(records, per_record, strict=True):
         clash = any(
             len(set(table_ids)) != len(table_ids) or any(i in taken[table] for i in table_ids)
             for table, table_ids in ids.items()
@@ -373,39 +404,11 @@ def _split_new(
     return new, existing
 
 
-def _existing_ids(session: Session, table: Table, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    return {found for chunk in _chunks(ids) for found in session.scalars(select(table.c.id).where(table.c.id.in_(chunk)))}
+def _add_row(rows: RowsByTable, model: type, data: dict, **fixed: Any) -> None:
+    """Add the full row of `model`'s table that a record gives (see `core.hsds.writer.full_row`)."""
+    rows[table_of(model)].append(full_row(table_of(model), data, **fixed))
 
 
-def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
-    values = list(values)
-    for start in range(0, len(values), IDS_PER_QUERY):
-        yield values[start : start + IDS_PER_QUERY]
-
-
-def _row(table: Table, data: Mapping[str, Any], **fixed: Any) -> dict[str, Any]:
-    """A full row of `table` from a validated record, as curation's upsert would write it: the
-    record's values for the table's columns, None for absent optional ones, the column default
-    for absent required ones, and `fixed` (parent ids, last_modified) over all."""
-    row: dict[str, Any] = {}
-    for column in table.columns:
-        key = column.key
-        if key in fixed:
-            row[key] = fixed[key]
-        elif key in data:
-            row[key] = data[key]
-        elif column.nullable:
-            row[key] = None
-        elif column.default is not None and column.default.is_scalar:
-            row[key] = column.default.arg
-        else:
-            raise KeyError(f"{table.name}.{key} is required")
-    return row
-
-
-def _insert(session: Session, rows: Mapping[Table, list[dict]], order: list[type]) -> None:
-    """One executemany INSERT per table, parents before children."""
-    for model in order:
-        table = model.__table__
-        if rows.get(table):
-            session.execute(insert(table), rows[table])
+def _by_id(session: Session, ids: set[uuid.UUID], query: Callable[[list[uuid.UUID]], Select]) -> dict[uuid.UUID, Any]:
+    """The rows a query of some ids finds, by id, `IDS_PER_QUERY` ids to a query."""
+    return {row.id: row for chunk in chunks(ids) for row in session.execute(query(chunk))}

@@ -122,7 +122,7 @@ def bump(session: Session) -> Version:
 def private_tables() -> frozenset[str]:
     """Tables whose writes leave every public directory read unchanged."""
     names = {mapper.local_table.name for mapper in Base.registry.mappers if mapper.class_.__module__ == "models.referrals"}
-    # hsds_import_id: the ids an import keeps in a temporary table of its own (core.hsds_package).
+    # hsds_import_id: the ids an import keeps in a temporary table of its own (core.hsds.ids).
     return frozenset(names | {DirectoryVersion.__tablename__, "hsds_import_id"})
 
 

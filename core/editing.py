@@ -2,7 +2,7 @@
 them and set their capacity, through the API.
 
 Every write here:
-- is checked by the rules of `flask hsds import` (core.hsds_package's Importer, on the record
+- is checked by the rules of `flask hsds import` (core.hsds.importer.Importer, on the record
   flattened the same way): a fault is an InvalidData naming each field, and the caller rolls
   back, so nothing changes;
 - names the version it changes (`if_match`, the record's ETag): none is PreconditionRequired,
@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from core import search
 from core.errors import Conflict, Forbidden, InvalidData, NotFound, PreconditionFailed, PreconditionRequired
-from core.hsds_package import Importer, _add_records
+from core.hsds.importer import Importer
+from core.hsds.readers import add_records
 from models import (
     ApiClient,
     Attribute,
@@ -266,7 +267,7 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
     if exists:
         _drop_children_not_in(session, service_id, record)
     importer = Importer(session, strict=True)
-    _add_records(importer, "body", [(1, record)])
+    add_records(importer, "body", [(1, record)])
     if importer.report.faults:
         raise InvalidData("The record breaks the directory's rules; nothing was changed.", _faults_as_errors(importer.report))
     importer.finish()
@@ -566,7 +567,8 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
         raise Forbidden(_refusal(kind, "write"))
     from collections import defaultdict
 
-    from core.hsds_package import TABLES, flatten
+    from core.hsds.profile import TABLES
+    from core.hsds.readers import flatten
 
     guard = SharedLocationsGuard(session, client, record, kind)
     importer = Importer(session, strict=True)

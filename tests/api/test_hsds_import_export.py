@@ -12,7 +12,7 @@ import json
 import uuid
 from pathlib import Path
 
-from core.hsds_package import describe_package
+from core.hsds.export import describe_package
 from tests.conftest import HSDS_REFERENCE
 from tests.hsds import partner_service_record
 
