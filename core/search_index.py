@@ -144,6 +144,8 @@ def index_services(session: Session, service_ids: Iterable[uuid.UUID]) -> int:
 
 
 class _TermRow(NamedTuple):
+    """A taxonomy term as the index reads it."""
+
     id: uuid.UUID
     taxonomy_id: uuid.UUID | None
     name: str
@@ -187,6 +189,7 @@ def _owners(session: Session, services: list) -> tuple[dict, dict]:
 
 
 def _categories(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The categories of each service, in the order they were given."""
     categories: dict[uuid.UUID, list[uuid.UUID]] = {service_id: [] for service_id in ids}
     for row in session.execute(
         select(Attribute.link_id, Attribute.taxonomy_term_id)
@@ -342,6 +345,7 @@ def reindex(session: Session, service_ids: Select) -> int:
 
 
 def _join(*parts: str | None) -> str:
+    """The parts that are not empty, joined by spaces."""
     return " ".join(part for part in parts if part)
 
 
@@ -350,6 +354,7 @@ WORDS_PER_STATEMENT = 500
 
 
 def _insert_ignoring_duplicates(session: Session, model: type, rows: list[dict]) -> None:
+    """Insert the rows, skipping those whose key is already there (executemany)."""
     if not rows:
         return
     insert = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert

@@ -31,6 +31,7 @@ def _category_counts(session: Session, ids) -> list[dict]:
 
 
 def _program_counts(session: Session, ids) -> list[dict]:
+    """Services by program."""
     rows = session.execute(
         select(Program.slug, Program.id, Program.name, func.count(Service.id))
         .join(Service, Service.program_id == Program.id)
@@ -41,6 +42,7 @@ def _program_counts(session: Session, ids) -> list[dict]:
 
 
 def _language_counts(session: Session, ids) -> list[dict]:
+    """Services by language code (lower case)."""
     rows = session.execute(
         select(func.lower(Language.code), func.count(func.distinct(Language.service_id)))
         .where(Language.service_id.in_(ids))

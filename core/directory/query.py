@@ -157,6 +157,8 @@ def plan(
 
 
 def _plan(session: Session, query: ServiceQuery, skip: str | None, radius: bool) -> tuple[search.Criteria | None, list]:
+    """`plan`, worked out: with no word or tag filter the statuses become a row condition
+    (the services table answers alone); otherwise they are the first tag group."""
     found, conditions = criteria(session, query, skip), row_conditions(query, radius)
     statuses = query.filters.statuses
     if found.unconstrained:

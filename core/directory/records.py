@@ -34,6 +34,7 @@ def list_locations(session: Session, organization_ids: list[uuid.UUID], page: in
 
 
 def get_location(session: Session, location_id: uuid.UUID) -> Location:
+    """A location with its addresses, phones and languages (NotFound otherwise)."""
     location = session.scalar(select(Location).where(Location.id == location_id).options(*FULL_LOCATION))
     if location is None:
         raise NotFound("No location has this id.")
@@ -41,6 +42,7 @@ def get_location(session: Session, location_id: uuid.UUID) -> Location:
 
 
 def _organization_options(full_service: bool):
+    """Loader options of a full organization; its services full or brief."""
     services = selectinload(Organization.services)
     return (
         selectinload(Organization.phones),
@@ -84,6 +86,7 @@ def _organizations(session: Session, search_text: str | None) -> Select:
 def list_organizations(
     session: Session, page: int, per_page: int, full: bool, full_service: bool, search_text: str | None = None
 ) -> Page:
+    """A page of organizations (see `_organizations` for the order and the search)."""
     stmt = _organizations(session, search_text)
     if full or full_service:
         stmt = stmt.options(*_organization_options(full_service))
@@ -91,11 +94,13 @@ def list_organizations(
 
 
 def stream_organizations(session: Session, full: bool, full_service: bool, search_text: str | None = None) -> Iterator[list]:
+    """Every organization `list_organizations` would page through, in batches."""
     options = _organization_options(full_service) if full or full_service else ()
     return stream_entities(session, _organizations(session, search_text), Organization, options)
 
 
 def get_organization(session: Session, organization_id: uuid.UUID, full_service: bool) -> Organization:
+    """An organization with its phones, contacts, locations, programs and services."""
     organization = session.scalar(
         select(Organization).where(Organization.id == organization_id).options(*_organization_options(full_service))
     )
@@ -144,14 +149,17 @@ def _taxonomies(search_text: str | None) -> Select:
 
 
 def list_taxonomies(session: Session, page: int, per_page: int, search_text: str | None = None) -> Page:
+    """A page of taxonomies by name."""
     return paginate(session, _taxonomies(search_text), page, per_page)
 
 
 def stream_taxonomies(session: Session, search_text: str | None = None) -> Iterator[list]:
+    """Every taxonomy `list_taxonomies` would page through, in batches."""
     return stream_entities(session, _taxonomies(search_text), Taxonomy)
 
 
 def get_taxonomy(session: Session, taxonomy_id: uuid.UUID) -> Taxonomy:
+    """A taxonomy by id (NotFound otherwise)."""
     taxonomy = session.get(Taxonomy, taxonomy_id)
     if taxonomy is None:
         raise NotFound("No taxonomy has this id.")
@@ -169,6 +177,7 @@ class TermFilters:
 
 
 def _taxonomy_terms(filters: TermFilters) -> Select:
+    """Taxonomy terms by code, filtered."""
     stmt = select(TaxonomyTerm)
     if filters.taxonomy_ids:
         stmt = stmt.where(TaxonomyTerm.taxonomy_id.in_(filters.taxonomy_ids))
@@ -183,14 +192,17 @@ def _taxonomy_terms(filters: TermFilters) -> Select:
 
 
 def list_taxonomy_terms(session: Session, filters: TermFilters, page: int, per_page: int) -> Page:
+    """A page of taxonomy terms by code."""
     return paginate(session, _taxonomy_terms(filters), page, per_page)
 
 
 def stream_taxonomy_terms(session: Session, filters: TermFilters) -> Iterator[list]:
+    """Every term `list_taxonomy_terms` would page through, in batches."""
     return stream_entities(session, _taxonomy_terms(filters), TaxonomyTerm)
 
 
 def get_taxonomy_term(session: Session, term_id: uuid.UUID) -> TaxonomyTerm:
+    """A taxonomy term with its taxonomy (NotFound otherwise)."""
     term = session.scalar(
         select(TaxonomyTerm).where(TaxonomyTerm.id == term_id).options(selectinload(TaxonomyTerm.taxonomy_detail))
     )
@@ -201,6 +213,8 @@ def get_taxonomy_term(session: Session, term_id: uuid.UUID) -> TaxonomyTerm:
 
 @dataclass
 class ContactPointFilters:
+    """Referral contact point filters. Values within one list are ORed; the lists are ANDed."""
+
     service_ids: list[uuid.UUID] = field(default_factory=list)
     program_ids: list[uuid.UUID] = field(default_factory=list)
     audiences: list[str] = field(default_factory=list)
@@ -211,6 +225,7 @@ class ContactPointFilters:
 def list_referral_contact_points(
     session: Session, filters: ContactPointFilters, page: int, per_page: int
 ) -> Page:
+    """A page of referral contact points, by service name, purpose and channel."""
     stmt = select(ReferralContactPoint).join(Service, ReferralContactPoint.service_id == Service.id)
     if filters.service_ids:
         stmt = stmt.where(ReferralContactPoint.service_id.in_(filters.service_ids))

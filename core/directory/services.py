@@ -51,6 +51,7 @@ def stream_services(
 
 
 def _service_records(session: Session, ids: list[uuid.UUID], full: bool, minimal: bool) -> dict:
+    """The records of these services by id: minimal, full or brief (see `list_services`)."""
     if minimal:
         return {
             service_id: {"id": str(service_id), "last_modified": modified.isoformat()} if modified else {"id": str(service_id)}
@@ -110,6 +111,7 @@ def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict
 
 
 def get_service(session: Session, service_id: uuid.UUID) -> Service:
+    """A full service record (NotFound otherwise)."""
     service = session.scalar(select(Service).where(Service.id == service_id).options(*FULL_SERVICE))
     if service is None:
         raise NotFound("No service has this id.")
@@ -117,6 +119,8 @@ def get_service(session: Session, service_id: uuid.UUID) -> Service:
 
 
 def _service_at_location_options(full: bool) -> list:
+    """Loader options of services at locations: service and location, and when full
+    their own phones, schedules and contacts."""
     options = [selectinload(ServiceAtLocation.service), selectinload(ServiceAtLocation.location).options(*FULL_LOCATION)]
     if full:
         options += [
@@ -149,6 +153,7 @@ def stream_service_at_locations(session: Session, query: ServiceQuery, full: boo
 
 
 def get_service_at_location(session: Session, sal_id: uuid.UUID) -> ServiceAtLocation:
+    """A full service at location record (NotFound otherwise)."""
     sal = session.scalar(
         select(ServiceAtLocation)
         .where(ServiceAtLocation.id == sal_id)

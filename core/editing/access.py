@@ -35,10 +35,12 @@ def check_version(record: dict, if_match: list[str] | None) -> None:
 
 
 def is_admin(client: ApiClient) -> bool:
+    """Whether the key may write anything in the directory."""
     return ADMIN in client.scope_set
 
 
 def may_edit_program(client: ApiClient, program_id: uuid.UUID | None) -> bool:
+    """Whether the key may edit the services of this program."""
     return is_admin(client) or (WRITE in client.scope_set and program_id is not None and program_id in client.program_ids)
 
 
@@ -112,6 +114,9 @@ class SharedLocationsGuard:
 
 
 def may_write(session: Session, client: ApiClient, kind: str, service_id: Any, location_id: Any = None) -> bool:
+    """Whether the key may write a record of this kind other than a service: an admin key
+    anything; a write key a location no other program's service is offered at, and a service
+    at location of its own programs' services."""
     if is_admin(client):
         return True
     if WRITE not in client.scope_set:
@@ -128,6 +133,7 @@ def may_write(session: Session, client: ApiClient, kind: str, service_id: Any, l
 
 
 def refusal(kind: str, verb: str) -> str:
+    """The Forbidden message of a write this key may not make."""
     if kind == "location":
         return f"This key may not {verb} this location: another program's service is offered there."
     return f"This key may not {verb} this record."

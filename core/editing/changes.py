@@ -15,6 +15,7 @@ UNTRACKED = ("last_modified",)
 
 
 def _flat(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
+    """A record as {dotted field: value}, nested records by id (`phones[<id>].number`)."""
     if isinstance(value, dict):
         for key, item in value.items():
             _flat(item, f"{prefix}.{key}" if prefix else key, out)
@@ -41,6 +42,7 @@ def changes_between(before: dict | None, after: dict | None) -> list[dict]:
 
 def record_history(session: Session, client: ApiClient, service_id: uuid.UUID, action: str, changes: list[dict],
              note: str | None = None) -> RecordHistory:
+    """Add a RecordHistory row of a service: who, when, the action and its changes."""
     entry = RecordHistory(
         record_type="service", record_id=service_id, action=action, client_id=client.id, client_name=client.name,
         at=utcnow(), changes=changes, note=note,
@@ -50,6 +52,7 @@ def record_history(session: Session, client: ApiClient, service_id: uuid.UUID, a
 
 
 def history(session: Session, service_id: uuid.UUID) -> list[RecordHistory]:
+    """A service's history, newest first (NotFound for an unknown service)."""
     if session.get(Service, service_id) is None:
         raise NotFound("No service has this id.")
     return list(

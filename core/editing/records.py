@@ -131,6 +131,7 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
 
 # What still points at a record, by kind: (what the 409 calls it, the column that points).
 def _references(kind: str) -> list[tuple[str, Any]]:
+    """What still points at a record of this kind: (what the 409 calls it, the column that points)."""
     from models import ApiClientProgram, Location, Organization, Program, StaffUser, TaxonomyTerm
 
     return {

@@ -112,6 +112,7 @@ def _check_kinds(by_type: dict[str, list[dict]]) -> None:
 
 
 def _check_methods(entries: list[dict]) -> None:
+    """Only POST entries (or entries without a request) are taken."""
     for entry in entries:
         request = as_dict(entry.get("request"))
         if request and request.get("method") not in ("POST", None):

@@ -6,6 +6,7 @@ from core.fhir.common import CAPABILITY_DATE, FHIR_VERSION, MEDIA_TYPE
 
 
 def _search(name: str, kind: str, doc: str) -> dict:
+    """A searchParam entry."""
     return {"name": name, "type": kind, "documentation": doc}
 
 
@@ -16,6 +17,7 @@ PAGING = [
 
 
 def _healthcare_service() -> dict:
+    """HealthcareService: read and search."""
     return {
         "type": "HealthcareService",
         "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -33,6 +35,7 @@ def _healthcare_service() -> dict:
 
 
 def _task() -> dict:
+    """Task: read, search, update and patch (a move of the referral's lifecycle)."""
     return {
         "type": "Task",
         "interaction": [
@@ -62,6 +65,7 @@ def _task() -> dict:
 
 
 def _rest() -> dict:
+    """The server's REST capabilities: the resources, their interactions, the transaction."""
     return {
         "mode": "server",
         "documentation": "Directory reads are public. Referral resources need an API key "

@@ -38,6 +38,7 @@ class ReferralParts:
 
 
 def referral_parts(session: Session, referral: Referral) -> ReferralParts:
+    """The service (with its program and organization) and the sending client of a referral."""
     service = session.scalar(
         select(Service)
         .where(Service.id == referral.service_id)
@@ -47,6 +48,7 @@ def referral_parts(session: Session, referral: Referral) -> ReferralParts:
 
 
 def referral_parts_many(session: Session, referrals: list[Referral]) -> dict[uuid.UUID, ReferralParts]:
+    """`referral_parts` of many referrals, by referral id, in two queries."""
     service_ids = {r.service_id for r in referrals}
     client_ids = {r.sender_client_id for r in referrals}
     services = {
@@ -62,6 +64,7 @@ def referral_parts_many(session: Session, referrals: list[Referral]) -> dict[uui
 
 
 def _relationship_concept(name: str) -> dict:
+    """A guardian relationship as a CodeableConcept: the v3 RoleCode when there is one."""
     if name in ROLE_OF:
         code, display = ROLE_OF[name]
         return {"coding": [{"system": ROLE_CODE, "code": code, "display": display}], "text": name}
@@ -69,6 +72,7 @@ def _relationship_concept(name: str) -> dict:
 
 
 def _patient(referral: Referral) -> dict:
+    """The child as the contained Patient `#patient`."""
     return {
         "resourceType": "Patient",
         "id": "patient",
@@ -81,6 +85,8 @@ def _patient(referral: Referral) -> dict:
 
 
 def _guardian(referral: Referral) -> dict:
+    """The guardian as the contained RelatedPerson `#guardian`: the preferred contact has rank 1
+    (a text preference is an `sms` telecom), the language the preferred communication."""
     preference = referral.guardian_contact_preference
     telecom = []
     if referral.guardian_phone:
@@ -106,6 +112,9 @@ def _guardian(referral: Referral) -> dict:
 
 
 def _consent(referral: Referral) -> dict:
+    """The consent as the contained Consent `#consent`: active when obtained; who obtained it,
+    how and who gave it in the referral-consent extension; the performer the Patient or the
+    RelatedPerson when one of them gave it."""
     performer = None
     if referral.consent_relationship == "self":
         performer = {"reference": "#patient"}
@@ -135,6 +144,7 @@ def _consent(referral: Referral) -> dict:
 
 
 def _referrer(referral: Referral) -> dict:
+    """The referrer as the contained PractitionerRole `#referrer`."""
     telecom = []
     if referral.referrer_phone:
         telecom.append({"system": "phone", "value": referral.referrer_phone, "use": "work"})
@@ -150,6 +160,8 @@ def _referrer(referral: Referral) -> dict:
 
 
 def _owner(referral: Referral, service: Service) -> dict:
+    """The receiving Organization: the referral's own program (fixed when it was made), else
+    its service's organization; named when the service still belongs to it."""
     team = service.program if referral.program_id and service.program_id == referral.program_id else None
     return {
         "reference": f"Organization/{owner_id(referral.program_id, service.organization_id)}",
@@ -158,6 +170,7 @@ def _owner(referral: Referral, service: Service) -> dict:
 
 
 def requester(sender: ApiClient) -> dict:
+    """The sending API client as a logical reference to an Organization (`urn:uuid:<client id>`)."""
     return {
         "type": "Organization",
         "identifier": {"system": URI_SYSTEM, "value": f"urn:uuid:{sender.id}"},
@@ -175,6 +188,8 @@ def _erased(referral: Referral) -> dict:
 
 
 def service_request(referral: Referral, parts: ReferralParts) -> dict:
+    """A referral as a ServiceRequest: the child, guardian, consent and referrer contained; an
+    erased referral keeps only what is not personal, with the erasure extension."""
     service = parts.service
     if referral.erased_at is not None:
         return clean(
@@ -220,6 +235,8 @@ def service_request(referral: Referral, parts: ReferralParts) -> dict:
 
 
 def task(referral: Referral, parts: ReferralParts) -> dict:
+    """A referral as a Task: the lifecycle (status, statusReason, businessStatus, output), the
+    ServiceRequest as focus, the receiving program as owner, the sending client as requester."""
     output = []
     if referral.outcome:
         output.append({"type": {"text": "Outcome"}, "valueString": referral.outcome})

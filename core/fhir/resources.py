@@ -31,11 +31,13 @@ from models import Location, Organization, Program, Service, TaxonomyTerm
 
 
 def _telecom_of_phones(phones) -> list[dict]:
+    """HSDS phones as ContactPoints, their type mapped to a FHIR telecom system."""
     system = {"fax": "fax", "text": "sms", "pager": "pager", "cell": "phone", "voice": "phone"}
     return [{"system": system.get(p.type or "voice", "phone"), "value": p.number, "use": "work"} for p in phones]
 
 
 def _dedupe(items: list[dict]) -> list[dict]:
+    """The items, each once, in their first order."""
     seen, out = set(), []
     for item in items:
         key = repr(sorted(item.items()))
@@ -47,6 +49,7 @@ def _dedupe(items: list[dict]) -> list[dict]:
 
 
 def _address(address) -> dict:
+    """An HSDS address as a FHIR Address (work use)."""
     return {
         "use": "work",
         "type": {"physical": "physical", "postal": "postal"}.get(address.address_type, "both"),
@@ -96,6 +99,7 @@ def _service_contacts(service: Service) -> tuple[list[dict], list[dict]]:
 
 
 def _categories(terms: list[TaxonomyTerm]) -> list[dict]:
+    """A service's categories as CodeableConcepts under their taxonomy's system."""
     return [
         {"coding": [{"system": category_system(term), "code": term.code, "display": term.name}], "text": term.name}
         for term in terms
@@ -114,6 +118,7 @@ def _service_types(terms: list[TaxonomyTerm]) -> list[dict]:
 
 
 def _communication(service: Service) -> list[dict]:
+    """The languages of a service, as BCP 47 codes."""
     return [
         {"coding": [{"system": LANGUAGE, "code": language.code, "display": language.name}], "text": language.name}
         for language in service.languages

@@ -33,10 +33,14 @@ class ServiceSearch:
 
 
 def _like(text: str) -> str:
+    """Text for a LIKE pattern: lower case, with the pattern characters escaped by `\\`."""
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _term_ids(session: Session, tokens: list[tuple[str | None, str]], service_type: bool) -> list[uuid.UUID]:
+    """The ids of the taxonomy terms the tokens name: HL7 service-type codes (`service_type`),
+    else category codes (any case), of the taxonomy `urn:uuid:<taxonomy id>` when a system is
+    given; a token of a system this directory does not use names nothing."""
     conditions = []
     for system, code in tokens:
         if service_type:

@@ -40,6 +40,7 @@ _SITE_LOCAL = ipaddress.ip_network("fec0::/10")
 
 
 def _ipv4_number(part: str) -> int:
+    """One part of an IPv4 address in the C library's notation: hex (`0x`), octal (leading 0) or decimal."""
     text = part.lower()
     if text.startswith("0x"):
         return int(text[2:] or "0", 16)
@@ -141,6 +142,7 @@ class Target:
 
 
 def _invalid(message: str, problem: str) -> InvalidData:
+    """The InvalidData of a URL that cannot be a subscriber's, with the problem under `url`."""
     return InvalidData(message, {"url": [problem]})
 
 

@@ -17,6 +17,8 @@ from core.webhooks.policy import Policy
 
 @dataclass
 class Result:
+    """The outcome of one attempt (one of `OUTCOMES`) and the receiver's status, if it answered."""
+
     outcome: str  # one of OUTCOMES
     status_code: int | None = None
 
@@ -69,6 +71,7 @@ class _Deadline:
 
 
 def _connect(addresses, port: int, deadline: _Deadline) -> socket.socket:
+    """A socket connected to the first of the vetted addresses that accepts, within the deadline."""
     last: Exception = OSError()
     for address in addresses:
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET

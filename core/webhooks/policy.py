@@ -35,6 +35,7 @@ log = logging.getLogger("occh.webhooks")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The X-OCCH-Signature header value: `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`."""
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
 
@@ -46,6 +47,7 @@ def backoff(attempts: int, base: float = BACKOFF_BASE_S) -> float:
 
 
 def new_secret() -> str:
+    """A new signing secret (`whsec_` and 32 random bytes)."""
     return "whsec_" + secrets.token_urlsafe(32)
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ from models.vocab import WEBHOOK_EVENTS
 def create_subscription(
     session: Session, client: ApiClient, url: str, events: list[str], policy: Policy | None = None
 ) -> WebhookSubscription:
+    """Register a URL for these event types (at least one, each known): the URL vetted
+    (`check_url`), at most `policy.max_per_client` live webhooks per key (Conflict), a new
+    signing secret."""
     policy = policy or Policy()
     if not events:
         raise InvalidData("Name at least one event type.", {"events": ["Must not be empty."]})
@@ -65,6 +68,7 @@ def own_subscription(
 
 
 def list_subscriptions(session: Session, client: ApiClient, page: int, per_page: int) -> Page:
+    """The client's live subscriptions, oldest first."""
     stmt = select(WebhookSubscription).where(WebhookSubscription.client_id == client.id, WebhookSubscription.active)
     return paginate(session, stmt.order_by(WebhookSubscription.created_at, WebhookSubscription.id), page, per_page)
 
@@ -101,6 +105,7 @@ def rotate_secret(session: Session, client: ApiClient, subscription_id: uuid.UUI
 
 
 def deliveries(session: Session, client: ApiClient, subscription_id: uuid.UUID, page: int, per_page: int) -> Page:
+    """The delivery log of one of the client's subscriptions (deleted ones included), oldest first."""
     own_subscription(session, client, subscription_id)
     stmt = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
     return paginate(session, stmt.order_by(WebhookDelivery.created_at, WebhookDelivery.id), page, per_page)
@@ -110,6 +115,7 @@ def deliveries(session: Session, client: ApiClient, subscription_id: uuid.UUID, 
 
 
 def payload(event: ReferralEvent, referral: Referral) -> dict:
+    """What a delivery posts: ids, the event type, the referral's status and the time; no personal data."""
     return {
         "event_id": str(event.id),
         "event_type": event.type,

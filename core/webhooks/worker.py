@@ -33,6 +33,8 @@ from models import ApiClient, DeliveryAttempt, WebhookDelivery, WebhookSubscript
 
 @dataclass
 class _Job:
+    """One due delivery as the pool attempts it, and its result once attempted."""
+
     delivery_id: uuid.UUID
     subscription_id: uuid.UUID
     url: str
@@ -44,6 +46,7 @@ class _Job:
 
 
 def _headers(job: _Job, body: bytes) -> dict[str, str]:
+    """The headers of a delivery: JSON, the signature over the body and the event id."""
     return {
         "Content-Type": "application/json",
         "User-Agent": "occh-webhooks/1",
@@ -210,6 +213,10 @@ def record_unrecorded(session: Session, unrecorded: list, policy: Policy) -> Non
 
 
 def _record(session: Session, jobs: list[_Job], policy: Policy, now: datetime) -> int:
+    """Record the results of one subscription's attempts (made at `now`): an attempt row each;
+    a delivered delivery done, a failed one retried after `backoff` or failed after
+    `MAX_ATTEMPTS`; the subscription disabled, its pending deliveries cancelled, once it has
+    failed every attempt for `policy.disable_after`. Returns how many were attempted."""
     attempted = 0
     subscription = session.get(WebhookSubscription, jobs[0].subscription_id)
     for job in jobs:
