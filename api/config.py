@@ -47,7 +47,7 @@ class Config:
         self.DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)
         # Webhook retries wait WEBHOOK_BACKOFF_BASE_S x 2^(attempt-1), capped at an hour.
         self.WEBHOOK_BACKOFF_BASE_S = _float("WEBHOOK_BACKOFF_BASE_S", 2.0)
-        # Webhook safety (see core/webhooks.py): public https receivers only, unless allowed
+        # Webhook safety (see core/webhooks/addresses.py): public https receivers only, unless allowed
         # (private networks: for tests and closed networks only).
         self.WEBHOOK_ALLOW_PRIVATE_NETWORKS = _bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
         self.WEBHOOK_ALLOW_HTTP = _bool("WEBHOOK_ALLOW_HTTP", False)

@@ -422,16 +422,11 @@ class Tasks(MethodView):
         except ValueError as exc:
             bad_parameter("status", str(exc))
         try:
-            since = max((fhir.changed_after(b) for b in parse_dates("_lastUpdated", args["_lastUpdated"])), default=None)
+            since = fhir.latest_change_after(parse_dates("_lastUpdated", args["_lastUpdated"]))
         except ValueError as exc:
             bad_parameter("_lastUpdated", str(exc))
-        # The owner is the referral's own program (fixed when it was made), not its service's
-        # current one: a service moved to another program keeps its referrals where they are.
-        page = referrals.list_referrals(
-            session(), g.client, statuses, [], since, args["_page"], args["_count"], owners=owners
-        )
-        parts = fhir.referral_parts_many(session(), page.contents)
-        resources = [fhir.task(referral, parts[referral.id]) for referral in page.contents]
+        search = fhir.TaskSearch(owners=owners, statuses=statuses, changed_after=since)
+        page, resources = fhir.search_tasks(session(), g.client, search, args["_page"], args["_count"])
         session().commit()  # the audit entries of this read
         return fhir_response(fhir.searchset(resources, page.total_items, base_url(), page_links(page, "Task")))
 

@@ -3,7 +3,6 @@ from alembic.script import ScriptDirectory
 from flask import current_app, jsonify, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -11,14 +10,9 @@ from api.errors import error_body
 from api.extensions import db
 from core.hsds.profile import HSDS_VERSION
 from schemas.errors import NotReadySchema
+from schemas.meta import ApiMetaSchema, HealthSchema, ReadySchema
 
 blp = Blueprint("meta", __name__, url_prefix="/", description="About this API.")
-
-
-class ApiMetaSchema(Schema):
-    version = fields.String(required=True, metadata={"description": "HSDS version of this API."})
-    profile = fields.URL(required=True, metadata={"description": "Where this API's HSDS profile is described."})
-    openapi_url = fields.URL(required=True, metadata={"description": "The OpenAPI document of this API."})
 
 
 @blp.route("")
@@ -38,20 +32,12 @@ class ApiMeta(MethodView):
         }
 
 
-class HealthSchema(Schema):
-    status = fields.String(required=True, metadata={"description": "`ok` while the process serves requests."})
-
-
 @blp.route("healthz")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self):
         """Liveness: the process is up. Touches no database."""
         return {"status": "ok"}
-
-
-class ReadySchema(Schema):
-    status = fields.String(required=True, metadata={"description": "`ready`."})
 
 
 def migration_heads() -> set[str]:

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from api.auth import keyed
 from api.common import QUERY, count_limit, ndjson_doc, ndjson_response, page_response, requested_language, session
-from core import directory, editing, geo
+from core import directory, editing
 from models.vocab import CAPACITY_STATUSES
 from schemas.args import ServiceListArgs
 from schemas.hsds import ServiceListItemSchema, ServiceMinimalSchema, ServiceSchema, page_of
@@ -39,13 +39,8 @@ def query_from(args: dict) -> directory.ServiceQuery:
         capacity_stale_days=current_app.config["CAPACITY_STALE_DAYS"],
         accepts_referrals=args.get("accepts_referrals"),
     )
-    point = None
-    if "lat" in args:
-        point = geo.Place("point", args["lat"], args["lon"])
-    elif args["postcode"] and (args.get("proximity") or args.get("sort") == "distance"):
-        point = geo.zip_place(args["postcode"][0])
-        if point is None:
-            abort(422, message="Unknown Connecticut ZIP code.", errors={"query": {"postcode": ["Not a Connecticut ZIP code."]}})
+    measures = bool(args.get("proximity") or args.get("sort") == "distance")
+    point = directory.search_point(args.get("lat"), args.get("lon"), args["postcode"], measures)
     directory.check_filters(session(), filters)
     return directory.ServiceQuery(
         filters=filters,

@@ -111,7 +111,7 @@ def bearer(app, monkeypatch):
     """A key with every scope, managing the Help Me Grow program; the app under test.
     Generated webhook host names resolve to a public address without asking DNS (nothing
     connects to it: no delivery runs here)."""
-    monkeypatch.setattr(webhooks, "system_resolve", lambda host, port: ["93.184.215.14"])
+    monkeypatch.setattr(webhooks.addresses, "system_resolve", lambda host, port: ["93.184.215.14"])
     with app.app_context():
         new = clients.create_client(db.session, "Spec fuzzer", list(SCOPES), ["help-me-grow"])
         db.session.commit()
