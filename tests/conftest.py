@@ -221,3 +221,52 @@ def referrals_on(app) -> str:
         db.session.commit()
         db.session.remove()
     return REFERRAL_SERVICE_ID
+
+
+# Keys and a webhook receiver shared by the referral, FHIR, privacy and curation tests (their
+# helpers are in tests/helpers.py).
+@pytest.fixture
+def keys(app, referrals_on):
+    """Keys of a partner (sender), the Help Me Grow program (receiver), another partner,
+    and an administrator; Help Me Grow Connecticut takes referrals."""
+    from core import clients
+
+    with app.app_context():
+        made = {
+            "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
+            "receiver": clients.create_client(db.session, "Help Me Grow staff", ["referrals:manage"], ["help-me-grow"]),
+            "stranger": clients.create_client(
+                db.session, "Other agency", ["referrals:submit", "referrals:manage"], ["healthy-homes"]
+            ),
+            "admin": clients.create_client(db.session, "Directory admin", ["directory:write"], []),
+        }
+        db.session.commit()
+        return {name: new.key for name, new in made.items()}
+
+
+@pytest.fixture
+def curation_keys(app):
+    """Keys of Healthy Homes' staff (directory:write), a directory administrator and a partner."""
+    from core import clients
+
+    with app.app_context():
+        made = {
+            "staff": clients.create_client(
+                db.session, "Healthy Homes staff", ["directory:write"], ["healthy-homes"], email="hh-staff@example.org"
+            ),
+            "admin": clients.create_client(db.session, "Directory admin", ["directory:admin"], []),
+            "partner": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
+        }
+        db.session.commit()
+        return {name: new.key for name, new in made.items()}
+
+
+@pytest.fixture
+def receiver(app):
+    """A real HTTP receiver on loopback, allowed for this test's app."""
+    from tests.helpers import Receiver, allow_loopback
+
+    allow_loopback(app)
+    r = Receiver()
+    yield r
+    r.close()

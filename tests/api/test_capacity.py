@@ -11,7 +11,7 @@ from sqlalchemy import update
 from api.extensions import db
 from core import clients
 from models import Service, utcnow
-from tests.api.test_curation import HMG_CT, INSPECTIONS, PATCH, auth, read, referral_body
+from tests.helpers import HMG_CT, INSPECTIONS, PATCH, auth, read, referral_body
 
 EXT_CAPACITY = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
 

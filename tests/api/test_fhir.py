@@ -12,25 +12,26 @@ from sqlalchemy import select
 
 from api.extensions import db
 from models import AuditEntry
-from tests.api.test_referrals import (  # noqa: F401  (keys is a fixture)
+from tests.helpers import (
     CHILD_NAME,
     FAMILY_NAME,
+    FHIR_JSON,
+    HELP_ME_GROW,
     HMG_CT,
     SERVICES,
     auth,
     body,
+    bundle_for,
     count_referrals,
-    keys,
     move,
+    post_bundle,
     submit,
 )
 
 OCCH = "25ec3250-05fb-5fff-92c6-a3c1be4b98da"
 MEDICAL_CENTER = "f662dacc-bc1f-524c-9397-09425e94fff9"
 MAIN_CAMPUS = "59e630ee-050d-5bef-9e75-48ae29bdcf21"
-HELP_ME_GROW = "57308218-07a9-5d7a-9470-a68fe2831051"
 HEALTHY_HOMES = "3521d2a6-fcd5-5474-8473-7efb4377ffcd"
-FHIR_JSON = "application/fhir+json"
 
 
 def parse(resource: dict):
@@ -306,122 +307,7 @@ def test_bad_task_search_is_a_400(client, keys, query):
 # ----------------------------------------------------------------------------- creating by Bundle
 
 
-def bundle_for(data: dict, if_none_exist: str | None = None) -> dict:
-    """A transaction Bundle carrying the same referral as the `/referrals` body `data`."""
-    child, guardian, consent, referrer = data["child"], data["guardian"], data["consent"], data["referrer"]
-    patient, related, agreement, request = (f"urn:uuid:{uuid.uuid4()}" for _ in range(4))
-    rank = {"phone": "phone", "text": "sms", "email": "email"}.get(guardian["contact_preference"])
-    telecom = [{"system": "phone", "value": guardian["phone"]}] if guardian.get("phone") else []
-    if rank == "sms":
-        telecom.append({"system": "sms", "value": guardian["phone"], "rank": 1})
-    elif rank:
-        telecom = [dict(t, rank=1) if t["system"] == rank else t for t in telecom]
-    if guardian.get("email"):
-        telecom.append({"system": "email", "value": guardian["email"], **({"rank": 1} if rank == "email" else {})})
-    post = {"method": "POST"}
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": request,
-                "resource": {
-                    "resourceType": "ServiceRequest",
-                    "contained": [
-                        {
-                            "resourceType": "PractitionerRole",
-                            "id": "referrer",
-                            "practitioner": {"display": referrer["name"]},
-                            "organization": {"display": referrer["organization"]},
-                            "telecom": [{"system": "phone", "value": referrer["phone"]}],
-                        }
-                    ],
-                    "status": "active",
-                    "intent": "order",
-                    "priority": data["urgency"],
-                    "subject": {"reference": patient},
-                    "requester": {"reference": "#referrer"},
-                    "performer": [{"reference": f"HealthcareService/{data['service_id']}"}],
-                    "reasonCode": [{"text": data["reason"]}],
-                    "supportingInfo": [{"reference": related}, {"reference": agreement}],
-                },
-                "request": {**post, "url": "ServiceRequest", **({"ifNoneExist": if_none_exist} if if_none_exist else {})},
-            },
-            {
-                "fullUrl": patient,
-                "resource": {
-                    "resourceType": "Patient",
-                    "name": [{"use": "official", "family": child["family_name"], "given": [child["given_name"]]}],
-                    "birthDate": child["birth_date"],
-                    "address": [{"city": child["town"]}],
-                },
-                "request": {**post, "url": "Patient"},
-            },
-            {
-                "fullUrl": related,
-                "resource": {
-                    "resourceType": "RelatedPerson",
-                    "extension": [
-                        {
-                            "url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/may-leave-message",
-                            "valueBoolean": guardian["may_leave_message"],
-                        }
-                    ],
-                    "patient": {"reference": patient},
-                    "relationship": [
-                        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]}
-                    ],
-                    "name": [{"text": guardian["name"]}],
-                    "telecom": telecom,
-                    "communication": [
-                        {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": guardian["preferred_language"]}]},
-                         "preferred": True}
-                    ],
-                },
-                "request": {**post, "url": "RelatedPerson"},
-            },
-            {
-                "fullUrl": agreement,
-                "resource": {
-                    "resourceType": "Consent",
-                    "extension": [
-                        {
-                            "url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/referral-consent",
-                            "extension": [
-                                {"url": "obtainedBy", "valueString": consent["obtained_by"]},
-                                {"url": "method", "valueCode": consent["method"]},
-                            ],
-                        }
-                    ],
-                    "status": "active" if consent["obtained"] else "rejected",
-                    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-                    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-                    "patient": {"reference": patient},
-                    "dateTime": consent["obtained_at"],
-                    "performer": [{"reference": related}],
-                },
-                "request": {**post, "url": "Consent"},
-            },
-            {
-                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                "resource": {
-                    "resourceType": "Task",
-                    "status": "requested",
-                    "intent": "order",
-                    "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-                    "focus": {"reference": request},
-                    "for": {"reference": patient},
-                    "owner": {"reference": f"Organization/{HELP_ME_GROW}"},
-                },
-                "request": {**post, "url": "Task"},
-            },
-        ],
-    }
 
-
-def post_bundle(client, keys, bundle, key: str | None = "bundle-1", who="sender"):
-    headers = auth(keys[who], **({"Idempotency-Key": key} if key else {}))
-    return client.post("/fhir", json=bundle, headers=headers, content_type=FHIR_JSON)
 
 
 def referral_of(response) -> str:

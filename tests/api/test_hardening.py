@@ -17,7 +17,7 @@ from api.config import TestConfig as AppTestConfig
 from api.extensions import db
 from core import clients
 from models import Referral
-from tests.api.test_referrals import auth, body
+from tests.helpers import auth, body
 from tests.conftest import accept_referrals
 
 SECURITY_HEADERS = {

@@ -17,15 +17,7 @@ from api import create_app
 from api.config import TestConfig as AppConfig
 from api.extensions import db
 from models import Referral, Service
-from tests.api.test_fhir import FHIR_JSON, HELP_ME_GROW, bundle_for, post_bundle
-from tests.api.test_referrals import (  # noqa: F401  (keys is a fixture)
-    HMG_CT,
-    auth,
-    body,
-    keys,
-    move,
-    submit,
-)
+from tests.helpers import FHIR_JSON, HELP_ME_GROW, HMG_CT, auth, body, bundle_for, move, post_bundle, submit
 
 HEALTHY_HOMES = "3521d2a6-fcd5-5474-8473-7efb4377ffcd"
 

@@ -20,7 +20,7 @@ from api import config as settings
 from api.config import TEST_DATA_ENCRYPTION_KEY, Config
 from api.extensions import db
 from models import AuditEntry, Base, Referral, WebhookSubscription, crypto, utcnow
-from tests.api.test_referrals import HMG_CT, Receiver, auth, body, deliver, keys, move  # noqa: F401 (fixture)
+from tests.helpers import HMG_CT, Receiver, auth, body, deliver, move
 from tests.conftest import _pg_admin, _pg_url_for, accept_referrals
 
 # Their receivers listen on loopback over http: allowed in these tests, refused by default.
