@@ -110,8 +110,10 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     app.extensions["occh_keyed"] = keyed_operations(app)
     app.extensions["occh_keyed_paths"] = [__import__("re").compile(rule) for rule in keyed_rules(app)]
     from core import editing
+    from core import referrals as referral_rules
 
     editing.settings["capacity_stale_days"] = app.config["CAPACITY_STALE_DAYS"]
+    referral_rules.settings["max_age_years"] = app.config["REFERRAL_MAX_AGE_YEARS"]
     private = {"origins": app.config["CORS_ORIGINS"], "send_wildcard": False, "vary_header": True}
     cors.init_app(
         app,
@@ -121,8 +123,9 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
             **{rule: private for rule in keyed_rules(app)},
             r"/.*": {"origins": "*", "send_wildcard": True},
         },
-        expose_headers=["Location", "ETag", "Link"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
+        # X-Request-ID: a client may send its own and reads the one that was logged (api.logs).
+        expose_headers=["Location", "ETag", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-ID"],
     )
 
     from api.cli import register_commands

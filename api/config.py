@@ -84,6 +84,8 @@ class Config:
         self.DATA_ENCRYPTION_KEYS = _list("DATA_ENCRYPTION_KEYS")
         # `flask referrals purge` erases closed referrals last changed more than this many days ago.
         self.REFERRAL_RETENTION_DAYS = _int("REFERRAL_RETENTION_DAYS", 0)
+        # A referral whose child is older than this many years is refused (a mistyped birth date).
+        self.REFERRAL_MAX_AGE_YEARS = _int("REFERRAL_MAX_AGE_YEARS", 26)
         # A capacity status older than this many days is served as unknown.
         self.CAPACITY_STALE_DAYS = _int("CAPACITY_STALE_DAYS", 30)
         # The web app (web/): session signing key (instance/secret_key is made when unset),

@@ -1063,7 +1063,7 @@ def referral_from_bundle(bundle) -> BundleReferral:
     communication = [_dict(c) for c in _list(guardian.get("communication"))]
     language = next((c for c in communication if c.get("preferred") is True), _first(communication, {}))
     code = _first(_codes([_dict(language).get("language")]))
-    _put(people, "preferred_language", code.split("-")[0].lower() if isinstance(code, str) else None)
+    _put(people, "preferred_language", code if isinstance(code, str) else None)  # ReferralIn keeps its language
     _put(people, "may_leave_message", _extension(guardian, EXT_MAY_LEAVE_MESSAGE).get("valueBoolean"))
     data["guardian"] = people
 

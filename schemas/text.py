@@ -135,3 +135,26 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
+
+
+# A BCP 47 language tag: its primary language subtag (ISO 639, 2 or 3 letters), then any
+# subtags (script, region, variant: `es-US`, `zh-Hant-TW`). Every door (query parameters, a
+# referral's guardian, a FHIR RelatedPerson) keeps the primary language only, in lower case.
+LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:-[A-Za-z0-9]{1,8})*")
+LANGUAGE_MESSAGE = "Use a language tag: an ISO 639 code (es), optionally with a region (es-US)."
+
+
+def primary_language(tag: str) -> str | None:
+    """`es-US` -> `es`; None when the value is not a language tag."""
+    found = LANGUAGE_TAG.fullmatch(tag.strip())
+    return found.group(1).lower() if found else None
+
+
+class LanguageTag(SafeText):
+    """A BCP 47 language tag, loaded as its primary language subtag in lower case (`es-US` -> `es`)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        language = primary_language(super()._deserialize(value, attr, data, **kwargs))
+        if language is None:
+            raise ValidationError(LANGUAGE_MESSAGE)
+        return language
