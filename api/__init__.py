@@ -15,6 +15,7 @@ from api.errors import register_error_handlers
 from api.guards import init_body_guard, init_request_guards
 from api.logs import configure_logging, register_request_logging
 from api.context import register_request_context
+from api.examples import ExamplesDocPlugin
 from api.extensions import api, cors, db, migrate
 from api.limits import LimitsDocPlugin, init_limits_and_headers
 from core.geo import distance_m
@@ -73,7 +74,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", prepare_sqlite_connection)
     migrate.init_app(app, db, directory=str(ROOT_PATH / "migrations"), render_as_batch=True)
-    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin(), CachingDocPlugin()]})
+    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin(), CachingDocPlugin(), ExamplesDocPlugin()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.ma_plugin.converter.add_attribute_function(any_of_records)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from api.examples import DESCRIPTION as API_DESCRIPTION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -114,6 +116,7 @@ class Config:
     OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
     # No badge from validator.swagger.io: /docs sends the spec nowhere and loads nothing remote.
     OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
+    API_SPEC_OPTIONS = {"info": {"description": API_DESCRIPTION}}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     JSON_SORT_KEYS = False
     TESTING = False
