@@ -163,6 +163,26 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def shared_app(request):
+    """One migrated and seeded database per module and engine, shared by the module's tests
+    that only read (through `reader`): a read needs no database of its own. A test that
+    writes, or that changes the app's config, takes `app` and `client`."""
+    url, drop = _database(request, request.param, seed=True)
+    application = create_app(TestConfig(url))
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+@pytest.fixture
+def reader(shared_app):
+    """A test client on the module's shared, read-only database (see `shared_app`)."""
+    return shared_app.test_client()
+
+
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()

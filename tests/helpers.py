@@ -8,6 +8,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from api.extensions import db
@@ -68,6 +69,11 @@ def move(client, keys, referral_id, who, status, **extra):
 def count_referrals(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count(Referral.id)))
+
+
+# A rule checked before the database is reached (query or body validation, a parser, a header):
+# its test runs on one engine. Behaviour that touches the database runs on both.
+one_engine = pytest.mark.parametrize("engine", ["sqlite"])
 
 
 INSPECTIONS = SERVICES["Home lead and safety hazard inspections"]["id"]  # Healthy Homes

@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 from api.extensions import db
 from core import clients
 from models import AuditEntry, ReferralEvent, WebhookDelivery
+from tests.helpers import one_engine
 
 # Their receivers listen on loopback over http: allowed in these tests, refused by default.
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
@@ -200,6 +201,7 @@ def test_ten_fhir_patches_with_the_same_if_match_one_wins(app, keys, server):
     "header",
     ["v1", "1", '"v1', "W/v1", "garbage", '"v1" junk', 'W/ "v1"', '"v1", "v2"'],
 )
+@one_engine
 def test_an_if_match_that_is_not_an_entity_tag_is_a_400_and_changes_nothing(app, keys, server, header):
     referral_id, _ = new_referral(server, keys)
     status, _, answer = call(

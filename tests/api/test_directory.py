@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from tests.helpers import one_engine
 
 SEED = Path(__file__).resolve().parents[2] / "seed_data"
 PROGRAM_SLUGS = [
@@ -203,6 +204,7 @@ def test_pagination_envelope(client):
         "/taxonomy_terms?parent_id=1",
     ],
 )
+@one_engine
 def test_bad_query_is_a_422_naming_the_parameter(client, url):
     response = client.get(url)
     assert response.status_code == 422

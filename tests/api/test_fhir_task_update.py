@@ -17,6 +17,7 @@ from api import config as api_config
 from api.extensions import db
 from core import clients
 from models import AuditEntry, ReferralEvent, WebhookDelivery
+from tests.helpers import one_engine
 
 # Its webhook receiver listens on loopback over http: allowed here, refused by default.
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
@@ -229,6 +230,7 @@ def test_a_stale_if_match_is_a_412_and_changes_nothing(app, client, keys, referr
 
 
 @pytest.mark.parametrize("header", ["2", "W/2", 'W/"1', "garbage", 'W/"1", W/"2"'])
+@one_engine
 def test_an_if_match_that_is_not_an_entity_tag_is_a_400(app, client, keys, referral_id, header):
     task, _ = read_task(client, keys["receiver"], referral_id)
     task["status"] = "accepted"
@@ -283,6 +285,7 @@ def test_a_put_that_changes_anything_else_is_a_422_and_changes_nothing(app, clie
         ([{"op": "replace", "path": "/status", "value": 7}], "Task.status"),
     ],
 )
+@one_engine
 def test_a_patch_outside_status_reason_and_output_is_a_422(app, client, keys, referral_id, operations, expression):
     outcome = answered(patch(client, keys["receiver"], referral_id, operations), 422)
     assert expression in expressions(outcome)
@@ -296,6 +299,7 @@ def test_a_patch_outside_status_reason_and_output_is_a_422(app, client, keys, re
      [{"op": "replace", "path": "status", "value": "accepted"}], [{"op": "replace", "path": "/status"}],
      [{"op": "copy", "path": "/status"}], [{"op": "replace", "path": "/a~2b", "value": 1}], "[", None],
 )
+@one_engine
 def test_a_body_that_is_not_a_json_patch_is_a_400(app, client, keys, referral_id, payload):
     raw = payload if isinstance(payload, str) else json.dumps(payload)
     response = client.patch(f"/fhir/Task/{referral_id}", data=raw, headers=auth(keys["receiver"]), content_type=PATCH_JSON)

@@ -11,6 +11,7 @@ from core import directory
 from core.paging import STREAM_BATCH
 from models import Taxonomy
 from tests.hsds import offer_first_service_at_campus
+from tests.helpers import one_engine
 
 
 @pytest.fixture
@@ -76,6 +77,7 @@ def test_streamed_services_in_small_batches_are_the_list(app, search):
 
 
 @pytest.mark.parametrize("params", ["page=2", "per_page=5", "facets=category", "format=json"])
+@one_engine
 def test_ndjson_refuses_what_does_not_apply_to_it(client, params):
     """Paging and facets belong to the JSON envelope; a second `format` is not a choice."""
     response = client.get(f"/services?format=ndjson&{params}")

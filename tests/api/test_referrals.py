@@ -26,6 +26,7 @@ from tests.helpers import (
     deliver,
     move,
     submit,
+    one_engine,
 )
 
 # ----------------------------------------------------------------------------- submitting
@@ -76,6 +77,7 @@ def test_idempotency_key_is_required(app, client, keys):
                        "contact_preference": "text", "may_leave_message": False}}, "guardian"),
     ],
 )
+@one_engine
 def test_invalid_referral_is_a_422_naming_the_field_and_writes_nothing(app, client, keys, change, field):
     response = submit(client, keys, **change)
     assert response.status_code == 422
