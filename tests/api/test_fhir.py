@@ -484,16 +484,3 @@ def test_no_personal_data_in_logs(client, keys, caplog):
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     for secret in (CHILD_NAME, FAMILY_NAME, "860-555-0142", keys["sender"]):
         assert secret not in text
-
-
-def test_cors_on_fhir_referral_resources_only_from_configured_origins(client, keys):
-    """Referral data as FHIR is private to configured origins, like /referrals; the FHIR
-    directory is public to any origin."""
-    evil = {"Origin": "https://evil.example"}
-    task_list = client.get("/fhir/Task", headers={**auth(keys["sender"]), **evil})
-    assert task_list.status_code == 200
-    assert "Access-Control-Allow-Origin" not in task_list.headers
-    preflight = client.options("/fhir", headers={**evil, "Access-Control-Request-Method": "POST"})
-    assert "Access-Control-Allow-Origin" not in preflight.headers
-    directory = client.get("/fhir/HealthcareService", headers=evil)
-    assert directory.headers["Access-Control-Allow-Origin"] == "*"

@@ -243,13 +243,21 @@ def test_every_read_is_audited(app, client, keys):
     assert actions == ["create", "list", "read", "read_events"]
 
 
-def test_cors_on_referrals_only_from_configured_origins(app, keys):
-    app.config["CORS_ORIGINS"]  # configured empty in tests
-    client = app.test_client()
-    response = client.get("/referrals", headers=auth(keys["sender"], Origin="https://evil.example"))
-    assert "Access-Control-Allow-Origin" not in response.headers
-    public = client.get("/services", headers={"Origin": "https://evil.example"})
-    assert public.headers["Access-Control-Allow-Origin"] == "*"
+@one_engine
+@pytest.mark.parametrize(
+    "private, preflight, public",
+    [("/referrals", "/referrals", "/services"), ("/fhir/Task", "/fhir", "/fhir/HealthcareService")],
+    ids=["rest", "fhir"],
+)
+def test_referral_data_goes_only_to_configured_origins_and_the_directory_to_any(client, keys, private, preflight, public):
+    """CORS_ORIGINS is empty in tests: referrals, through REST or as FHIR, go to no other origin
+    and a preflight for them is not allowed; the directory is public to any origin."""
+    evil = {"Origin": "https://evil.example"}
+    listed = client.get(private, headers=auth(keys["sender"], **evil))
+    assert listed.status_code == 200 and "Access-Control-Allow-Origin" not in listed.headers
+    asked = client.options(preflight, headers={**evil, "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in asked.headers
+    assert client.get(public, headers=evil).headers["Access-Control-Allow-Origin"] == "*"
 
 
 # ----------------------------------------------------------------------------- webhooks

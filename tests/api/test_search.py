@@ -276,11 +276,13 @@ def test_category_by_code_or_id_includes_descendants(client):
     assert len(both) == len(housing) + 1
 
 
-def test_an_unknown_category_finds_nothing_with_search_words_too(client):
-    for path in ("/services", "/service_at_locations"):
-        response = client.get(path, query_string={"category": "no-such-category", "search": "lead", "full": "true"})
-        assert response.status_code == 422  # a category that names nothing (tests/api/test_relevance_fixes.py)
-        assert "category" in response.get_json()["errors"]["query"]
+@pytest.mark.parametrize("path", ["/services", "/service_at_locations"])
+@pytest.mark.parametrize("search", ["0", "lead"])
+def test_an_unknown_category_is_a_422_with_search_words_too(reader, path, search):
+    """A category that names nothing (tests/api/test_relevance_fixes.py), whatever the words."""
+    response = reader.get(path, query_string={"category": "no-such-category", "search": search, "full": "true"})
+    assert response.status_code == 422, response.get_json()
+    assert "category" in response.get_json()["errors"]["query"]
 
 
 def test_status_is_active_unless_asked(app, client):
@@ -525,10 +527,3 @@ def test_postgresql_without_the_rum_extension_ranks_with_ts_rank(app, client):
         assert not search.ranks_in_index(db.session)
     _relevance_expectations_hold(client)
     _pages_follow_one_order(client)
-
-
-def test_words_with_an_unknown_category_find_nothing(client):
-    for search in ("0", "lead"):
-        response = client.get("/services", query_string={"search": search, "category": "no-such-category"})
-        assert response.status_code == 422, response.get_json()
-        assert "category" in response.get_json()["errors"]["query"]
