@@ -18,6 +18,7 @@ from core import referrals as referral_rules
 from models import Referral
 from schemas.args import ServiceListArgs
 from schemas.inputs import ServiceIn
+from schemas.referrals import ReferralIn
 from schemas.text import LANGUAGE_MESSAGE, primary_language
 from tests.conftest import _pg_admin, _pg_url_for
 from tests.helpers import FHIR_JSON, SERVICES, auth, body, bundle_for, submit
@@ -34,6 +35,15 @@ def _nulls(value, path="") -> list[str]:
 
 
 # ----------------------------------------------------------------------------- urgency
+
+
+def test_the_referral_schema_makes_a_missing_urgency_routine():
+    data = body()
+    del data["urgency"]
+    assert ReferralIn().load(data)["urgency"] == "routine"
+    with pytest.raises(ValidationError) as refused:
+        ReferralIn().load(body(urgency="whenever"))
+    assert "urgency" in refused.value.messages
 
 
 def test_urgency_left_out_is_routine_on_both_doors(app, client, keys):
