@@ -82,7 +82,8 @@ def hsds_ids(client, query: str) -> set[str]:
 # ----------------------------------------------------------------------------- directory
 
 
-def test_metadata_is_a_capability_statement(client):
+def test_metadata_is_a_capability_statement(reader):
+    client = reader  # only reads: the module's shared database
     statement = fhir_get(client, "/fhir/metadata")
     assert statement["resourceType"] == "CapabilityStatement" and statement["fhirVersion"] == "4.0.1"
     types = {r["type"] for r in statement["rest"][0]["resource"]}
@@ -90,7 +91,8 @@ def test_metadata_is_a_capability_statement(client):
     assert [i["code"] for i in statement["rest"][0]["interaction"]] == ["transaction"]
 
 
-def test_healthcare_service_pages_follow_next_to_the_end(client):
+def test_healthcare_service_pages_follow_next_to_the_end(reader):
+    client = reader  # only reads: the module's shared database
     entries, pages = walk(client, "/fhir/HealthcareService?_count=5")
     assert len(entries) == len(SERVICES) == pages[0]["total"]
     assert len(set(ids(entries))) == len(entries), "no service twice"
@@ -103,7 +105,8 @@ def test_healthcare_service_pages_follow_next_to_the_end(client):
     assert entries[0]["fullUrl"].endswith(f"/fhir/HealthcareService/{entries[0]['resource']['id']}")
 
 
-def test_healthcare_service_search_by_name(client):
+def test_healthcare_service_search_by_name(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?name=help")
     assert sorted(e["resource"]["name"] for e in entries) == ["Help Me Grow Connecticut", "Help Me Grow National Center"]
     entries, _ = walk(client, "/fhir/HealthcareService?name=GROW")  # a word of the name, any case
@@ -115,7 +118,8 @@ def test_healthcare_service_search_by_name(client):
     assert walk(client, "/fhir/HealthcareService?name=%25")[0] == [], "% is text, not a wildcard"
 
 
-def test_healthcare_service_search_by_category_matches_the_hsds_filter(client):
+def test_healthcare_service_search_by_category_matches_the_hsds_filter(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?service-category=occh-healthy-housing&_count=2")
     expected = hsds_ids(client, "category=occh-healthy-housing")
     assert len(expected) >= 3 and set(ids(entries)) == expected
@@ -129,7 +133,8 @@ def test_healthcare_service_search_by_category_matches_the_hsds_filter(client):
     assert any(c["coding"][0]["system"] == f"urn:uuid:{taxonomy}" for c in category)
 
 
-def test_healthcare_service_search_by_hl7_service_type(client):
+def test_healthcare_service_search_by_hl7_service_type(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?service-type=http://terminology.hl7.org/CodeSystem/service-type|128")
     assert [e["resource"]["name"] for e in entries] == ["Referrals to weatherization programs"]
     coding = entries[0]["resource"]["type"][0]["coding"][0]
@@ -137,7 +142,8 @@ def test_healthcare_service_search_by_hl7_service_type(client):
                       "display": "Housing Information/Referral"}
 
 
-def test_healthcare_service_search_by_organization(client):
+def test_healthcare_service_search_by_organization(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, f"/fhir/HealthcareService?organization=Organization/{HELP_ME_GROW}")
     assert set(ids(entries)) == hsds_ids(client, f"program_id={HELP_ME_GROW}")
     assert {e["resource"]["providedBy"]["reference"] for e in entries} == {f"Organization/{HELP_ME_GROW}"}
@@ -148,7 +154,8 @@ def test_healthcare_service_search_by_organization(client):
     assert walk(client, f"/fhir/HealthcareService?organization=Organization/{uuid.uuid4()}")[0] == []
 
 
-def test_healthcare_service_search_by_last_updated(client):
+def test_healthcare_service_search_by_last_updated(reader):
+    client = reader  # only reads: the module's shared database
     assert len(walk(client, "/fhir/HealthcareService?_lastUpdated=gt2000-01-01")[0]) == len(SERVICES)
     assert walk(client, "/fhir/HealthcareService?_lastUpdated=gt2999-01-01T00:00:00Z")[0] == []
     assert walk(client, "/fhir/HealthcareService?_lastUpdated=lt2000-01")[0] == []
@@ -167,7 +174,8 @@ def test_a_bad_search_parameter_is_a_400_operation_outcome(client, query):
     assert outcome["issue"][0]["code"] == "invalid"
 
 
-def test_read_directory_resources_by_id(client):
+def test_read_directory_resources_by_id(reader):
+    client = reader  # only reads: the module's shared database
     service = fhir_get(client, f"/fhir/HealthcareService/{HMG_CT}")
     assert service["name"] == "Help Me Grow Connecticut" and service["active"] is True
     assert service["telecom"] == [{"system": "phone", "value": "211", "use": "work"}], "phone and contact points, once"
@@ -206,14 +214,16 @@ def test_location_position_when_known(app, client):
         ("delete", "/fhir/metadata", 405),
     ],
 )
-def test_errors_under_fhir_are_operation_outcomes(client, method, url, status):
+def test_errors_under_fhir_are_operation_outcomes(reader, method, url, status):
+    client = reader  # only reads: the module's shared database
     response = getattr(client, method)(url)
     assert response.status_code == status and response.mimetype == FHIR_JSON
     outcome = parse(response.get_json())
     assert outcome.issue[0].code in ("not-found", "not-supported")
 
 
-def test_the_rest_of_the_api_keeps_its_error_envelope(client):
+def test_the_rest_of_the_api_keeps_its_error_envelope(reader):
+    client = reader  # only reads: the module's shared database
     response = client.get(f"/services/{uuid.uuid4()}")
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
 

@@ -62,7 +62,8 @@ def assert_refused(response, status: int, error: str | None = None) -> dict:
         ("/fhir/HealthcareService/%00", 404),
     ],
 )
-def test_a_nul_in_a_path_or_query_is_refused_not_a_500(client, path, status):
+def test_a_nul_in_a_path_or_query_is_refused_not_a_500(reader, path, status):
+    client = reader  # only reads: the module's shared database
     data = assert_refused(client.get(path), status)
     assert "NUL" in json.dumps(data)
 
@@ -127,7 +128,8 @@ def test_nul_or_a_surrogate_in_a_fhir_bundle_is_refused_and_writes_nothing(app, 
         "/organizations?modified_after=9999-12-31T23:59:59-12:00",
     ],
 )
-def test_a_date_time_out_of_range_is_a_422(client, path):
+def test_a_date_time_out_of_range_is_a_422(reader, path):
+    client = reader  # only reads: the module's shared database
     if "organizations" in path:  # organizations take no modified_after: refused as unknown
         assert client.get(path).status_code == 422
         return

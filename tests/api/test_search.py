@@ -61,7 +61,8 @@ def test_relevance_suite(reader, case):
         assert expected in got, f"{case['query']!r} gave {names}"
 
 
-def test_stemming_finds_other_forms_of_a_word(client):
+def test_stemming_finds_other_forms_of_a_word(reader):
+    client = reader  # only reads: the module's shared database
     assert "Home lead and safety hazard inspections" in top(client, "inspection")
     assert "Home lead and safety hazard inspections" in top(client, "inspected")
     assert "Referrals to weatherization programs" in top(client, "weatherize")
@@ -73,7 +74,8 @@ def test_a_match_in_the_name_outranks_one_in_the_description(app, client):
     assert top(client, "lullaby", 2) == ["Lullaby circle", "Family gathering"]
 
 
-def test_synonyms_turn_family_words_into_directory_words(client):
+def test_synonyms_turn_family_words_into_directory_words(reader):
+    client = reader  # only reads: the module's shared database
     assert top(client, "wheezing", 1) == ["Easy Breathing asthma management program"]
     assert top(client, "booster", 1) == ["Safe Kids Connecticut car seat clinics"]
     assert "Medical-Legal Partnership legal representation and advocacy" in top(client, "eviction")
@@ -145,7 +147,8 @@ def test_hostile_search_text_is_answered_not_crashed(reader, text):
     assert len(body["contents"]) == min(body["total_items"], 20)
 
 
-def test_search_text_over_the_bound_is_a_422(client):
+def test_search_text_over_the_bound_is_a_422(reader):
+    client = reader  # only reads: the module's shared database
     response = client.get("/services", query_string={"search": "x" * 201})
     assert response.status_code == 422
     assert "search" in response.get_json()["errors"]["query"]
@@ -210,9 +213,10 @@ def test_town_and_postcode_cover_statewide_services(client, varied):
     assert varied["infants"] in both and varied["teens"] in both
 
 
-def test_every_connecticut_town_resolves_and_keeps_every_service_that_serves_it(client):
+def test_every_connecticut_town_resolves_and_keeps_every_service_that_serves_it(reader):
     """All 169 towns (municipalities), by name and by each of their ZIP codes: a town filter
     keeps every statewide service and every service that states no area."""
+    client = reader  # only reads: the module's shared database
     with open(ROOT / "seed_data" / "ct_towns.csv", newline="", encoding="utf-8") as handle:
         towns = {row["town"]: row["zips"].split(";") for row in csv.DictReader(handle)}
     assert len(towns) == 169 and all(towns.values())
@@ -264,7 +268,8 @@ def test_language_filter_and_combinations(client, varied):
     assert ids(client, "/services", language="pt", search="literacy") == [varied["any_age"]]
 
 
-def test_category_by_code_or_id_includes_descendants(client):
+def test_category_by_code_or_id_includes_descendants(reader):
+    client = reader  # only reads: the module's shared database
     housing = set(ids(client, "/services", category="occh-healthy-housing"))
     lead = set(ids(client, "/services", category="occh-lead-poisoning-prevention"))
     assert lead and lead < housing
@@ -392,7 +397,8 @@ def test_facets_count_with_every_other_filter(client, varied):
     assert towns == {"New Britain": 2, "Hartford": 1}
 
 
-def test_category_and_program_facets(client):
+def test_category_and_program_facets(reader):
+    client = reader  # only reads: the module's shared database
     body = client.get("/services", query_string={"facets": "category,program".split(","), "search": "lead"}).get_json()
     categories = {f["value"]: f["count"] for f in body["facets"]["category"]}
     assert categories["occh-healthy-housing"] >= categories["occh-lead-poisoning-prevention"] > 0
@@ -480,8 +486,9 @@ def test_brief_list_records_are_the_schema_s_records(app, client):
             assert rows[service.id] == ServiceListItemSchema().dump(service)
 
 
-def test_paging_by_relevance_shows_each_match_once(client):
+def test_paging_by_relevance_shows_each_match_once(reader):
     """Many services tie on a common word; the pages still follow one order."""
+    client = reader  # only reads: the module's shared database
     _pages_follow_one_order(client)
 
 
