@@ -68,11 +68,12 @@ browser:  ## chromium and axe-core for the browser tests
 	else echo "browser: npm missing; axe-core not installed (browser tests are skipped until then)"; fi
 
 # The suite runs on every core (pytest-xdist; each worker has its own databases: tests/conftest.py
-# names them by process). The fault tests restart PostgreSQL and kill servers, so they run
-# after it, alone. TEST_WORKERS=0 runs everything in one process.
+# names them by process), a module's tests on one worker so that those that only read share its
+# database (`reader`). The fault tests restart PostgreSQL and kill servers, so they run after
+# it, alone. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= auto
 test: install pg-rum browser  ## the whole suite, on SQLite and on PostgreSQL (in parallel, then the fault tests alone)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --ignore=tests/faults $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 openapi: install local-key  ## regenerate openapi.yaml from the code
