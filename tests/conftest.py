@@ -3,6 +3,13 @@
 A migrated, seeded template database is built once per engine; each test gets its own copy
 (a file copy for SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL). Under `CI=true` an
 unreachable PostgreSQL fails the run; elsewhere its tests are skipped with the reason shown.
+
+Where a test goes: one that only reads takes `reader` (the module's shared database, on both
+engines); one that writes takes `app`/`client` (a copy of its own); a rule checked before the
+database is reached (argument or body validation, a header, a parser) is tested once, at the
+schema or core function where possible, else over HTTP with `@one_engine` (tests/helpers.py).
+Shared helpers are in tests/helpers.py and fixtures here: no test module imports another.
+The suite runs under pytest-xdist (`make test`); database names carry the process id.
 """
 from __future__ import annotations
 
