@@ -79,7 +79,7 @@ def test_a_referral_leaves_empty_fields_out_never_null(client, keys):
 
 @pytest.mark.parametrize(
     "tag, language",
-    [("es", "es"), ("ES", "es"), ("es-US", "es"), ("zh-Hant-TW", "zh"), ("haw", "haw"), (" pt-BR ", "pt"),
+    [("es", "es"), ("ES", "es"), ("es-US", "es"), ("zh-Hant-TW", "zh"), ("haw", "haw"), ("pt-BR", "pt"), (" pt-BR ", None),
      ("español", None), ("e", None), ("es_US", None), ("es-", None), ("", None)],
 )
 def test_a_language_tag_is_kept_as_its_primary_language(tag, language):
