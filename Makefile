@@ -67,8 +67,14 @@ browser:  ## chromium and axe-core for the browser tests
 	elif command -v npm >/dev/null; then cd tests/browser && npm ci --no-audit --no-fund --silent; \
 	else echo "browser: npm missing; axe-core not installed (browser tests are skipped until then)"; fi
 
-test: install pg-rum browser  ## the whole suite, on SQLite and on PostgreSQL
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The suite runs on every core (pytest-xdist; each worker has its own databases: tests/conftest.py
+# names them by process), a module's tests on one worker so that those that only read share its
+# database (`reader`). The fault tests restart PostgreSQL and kill servers, so they run after
+# it, alone. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= auto
+test: install pg-rum browser  ## the whole suite, on SQLite and on PostgreSQL (in parallel, then the fault tests alone)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 openapi: install local-key  ## regenerate openapi.yaml from the code
 	$(WITH_KEY) $(BIN)/flask openapi write --format=yaml openapi.yaml

@@ -15,6 +15,7 @@ from api.errors import register_error_handlers
 from api.guards import init_body_guard, init_request_guards
 from api.logs import configure_logging, register_request_logging
 from api.context import register_request_context
+from api.examples import ExamplesDocPlugin
 from api.extensions import api, cors, db, migrate
 from api.limits import LimitsDocPlugin, init_limits_and_headers
 from core.geo import distance_m
@@ -73,7 +74,7 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", prepare_sqlite_connection)
     migrate.init_app(app, db, directory=str(ROOT_PATH / "migrations"), render_as_batch=True)
-    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin(), CachingDocPlugin()]})
+    api.init_app(app, spec_kwargs={"extra_plugins": [LimitsDocPlugin(), CachingDocPlugin(), ExamplesDocPlugin()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.ma_plugin.converter.add_attribute_function(any_of_records)
 
@@ -110,8 +111,10 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     app.extensions["occh_keyed"] = keyed_operations(app)
     app.extensions["occh_keyed_paths"] = [__import__("re").compile(rule) for rule in keyed_rules(app)]
     from core import editing
+    from core import referrals as referral_rules
 
     editing.settings["capacity_stale_days"] = app.config["CAPACITY_STALE_DAYS"]
+    referral_rules.settings["max_age_years"] = app.config["REFERRAL_MAX_AGE_YEARS"]
     private = {"origins": app.config["CORS_ORIGINS"], "send_wildcard": False, "vary_header": True}
     cors.init_app(
         app,
@@ -121,8 +124,9 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
             **{rule: private for rule in keyed_rules(app)},
             r"/.*": {"origins": "*", "send_wildcard": True},
         },
-        expose_headers=["Location", "ETag", "Link"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
+        # X-Request-ID: a client may send its own and reads the one that was logged (api.logs).
+        expose_headers=["Location", "ETag", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-ID"],
     )
 
     from api.cli import register_commands

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from api.extensions import db
 from core import clients, context, curation, hsds, privacy, webhooks
@@ -17,6 +19,28 @@ from models import crypto
 from schemas.inputs import OrganizationIn, ProgramIn, ServiceIn, TaxonomyFileIn
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed_data"
+NOT_MIGRATED = "The database has no tables yet: run `flask db upgrade` first (then `flask seed` for the directory)."
+
+
+@contextmanager
+def migrated():
+    """A database without the project's tables is one line of advice, not a traceback
+    (whose SQL would show the statement's parameters)."""
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        message = str(exc.orig).lower()
+        if "no such table" in message or ("relation" in message and "does not exist" in message):
+            raise click.ClickException(NOT_MIGRATED) from None
+        raise
+
+
+class Commands(AppGroup):
+    """The project's command groups: each command runs inside `migrated()`."""
+
+    def invoke(self, ctx):
+        with migrated():
+            return super().invoke(ctx)
 
 
 def load_directory(session, seed_dir: Path) -> dict[str, int]:
@@ -80,9 +104,9 @@ def _parents_first(records: list[dict], parent_key: str) -> list[dict]:
     return ordered
 
 
-clients_cli = AppGroup("clients", help="API clients and their keys.")
-webhooks_cli = AppGroup("webhooks", help="Webhook delivery.")
-hsds_cli = AppGroup("hsds", help="HSDS 3.0 import and export.")
+clients_cli = Commands("clients", help="API clients and their keys.")
+webhooks_cli = Commands("webhooks", help="Webhook delivery.")
+hsds_cli = Commands("hsds", help="HSDS 3.0 import and export.")
 
 
 @clients_cli.command("create")
@@ -175,7 +199,7 @@ def export_hsds_command(folder: Path) -> None:
     click.echo(f"Exported to {folder}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
-directory_cli = AppGroup("directory", help="Keeping the directory true.")
+directory_cli = Commands("directory", help="Keeping the directory true.")
 
 
 @directory_cli.command("stale")
@@ -193,8 +217,8 @@ def stale_command(days: int) -> None:
     click.echo(f"{len(found)} services not verified in {days} days.")
 
 
-referrals_cli = AppGroup("referrals", help="Erasing a family's data and the retention purge.")
-keys_cli = AppGroup("keys", help="Data encryption keys.")
+referrals_cli = Commands("referrals", help="Erasing a family's data and the retention purge.")
+keys_cli = Commands("keys", help="Data encryption keys.")
 
 
 @referrals_cli.command("erase")
@@ -252,8 +276,9 @@ def register_commands(app: Flask) -> None:
     def seed(seed_dir: Path) -> None:
         """Load the seed directory (idempotent: running it twice changes nothing)."""
         try:
-            counts = load_directory(db.session, seed_dir)
-            db.session.commit()
+            with migrated():
+                counts = load_directory(db.session, seed_dir)
+                db.session.commit()
         except Exception:
             db.session.rollback()
             raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from api.examples import DESCRIPTION as API_DESCRIPTION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,6 +86,8 @@ class Config:
         self.DATA_ENCRYPTION_KEYS = _list("DATA_ENCRYPTION_KEYS")
         # `flask referrals purge` erases closed referrals last changed more than this many days ago.
         self.REFERRAL_RETENTION_DAYS = _int("REFERRAL_RETENTION_DAYS", 0)
+        # A referral whose child is older than this many years is refused (a mistyped birth date).
+        self.REFERRAL_MAX_AGE_YEARS = _int("REFERRAL_MAX_AGE_YEARS", 26)
         # A capacity status older than this many days is served as unknown.
         self.CAPACITY_STALE_DAYS = _int("CAPACITY_STALE_DAYS", 30)
         # The web app (web/): session signing key (instance/secret_key is made when unset),
@@ -112,6 +116,7 @@ class Config:
     OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
     # No badge from validator.swagger.io: /docs sends the spec nowhere and loads nothing remote.
     OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
+    API_SPEC_OPTIONS = {"info": {"description": API_DESCRIPTION}}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     JSON_SORT_KEYS = False
     TESTING = False

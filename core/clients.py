@@ -36,6 +36,8 @@ class NewClient:
 def create_client(
     session: Session, name: str, scopes: list[str], program_slugs: list[str], email: str | None = None
 ) -> NewClient:
+    if not name.strip():
+        raise InvalidData("Give the client a name (who the key is for).", {"name": ["Must not be blank."]})
     if email is not None and not EMAIL.fullmatch(email):
         raise InvalidData("The contact e-mail is not an e-mail address.", {"email": ["Not an e-mail address."]})
     unknown = sorted(set(scopes) - set(SCOPES))

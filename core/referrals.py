@@ -119,7 +119,17 @@ def _age_on(birth: date, day: date) -> float:
     return float(years)
 
 
+# Set from the app's config (REFERRAL_MAX_AGE_YEARS): no child referred is older than this.
+settings = {"max_age_years": 26}
+
+
 def _check_service(session: Session, data: dict) -> Service:
+    age = _age_on(data["child"]["birth_date"], utcnow().date())
+    if age > settings["max_age_years"]:
+        raise InvalidData(
+            f"The child is older than {settings['max_age_years']} years (REFERRAL_MAX_AGE_YEARS): check the birth date.",
+            {"child": {"birth_date": [f"The child would be older than {settings['max_age_years']} years."]}},
+        )
     service = session.get(Service, data["service_id"])
     if service is None:
         raise InvalidData("The service referred to does not exist.", {"service_id": ["Unknown service."]})
@@ -141,7 +151,6 @@ def _check_service(session: Session, data: dict) -> Service:
             "The service has no capacity for new referrals now; see its referral contact points or try later.",
             {"service_id": ["The service has no capacity (no-capacity)."]},
         )
-    age = _age_on(data["child"]["birth_date"], utcnow().date())
     if service.minimum_age is not None and age < service.minimum_age:
         raise InvalidData(
             f"The child is younger than the service's minimum age ({service.minimum_age:g}).",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from schemas.text import SafeDateTime, check_text
+from schemas.text import LanguageTag, SafeDateTime, check_text
 from models.vocab import CONTACT_AUDIENCES, CONTACT_CHANNELS, CONTACT_PURPOSES, SERVICE_STATUSES
 
 MAX_PAGE_SIZE = 100
@@ -160,9 +160,9 @@ class ServiceFilterArgs(HSDSListArgs):
         },
     )
     language = CommaList(
-        fields.String(validate=validate.Regexp(r"^[A-Za-z]{2,3}$", error="Use an ISO 639 code.")),
+        LanguageTag(),
         load_default=list,
-        metadata={"description": "Services offered in this language (ISO 639 code)."},
+        metadata={"description": "Services offered in this language: a BCP 47 tag, of which the language counts (`es-US`: `es`)."},
     )
     lang = fields.String(
         validate=validate.OneOf(("en", "es")),

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates, validates_schema
 
-from schemas.text import SafeDateTime, SafeEmail, SafeText, SafeURL, StrictBoolean, must_hold_a_letter
+from schemas.text import LanguageTag, SafeDateTime, SafeEmail, SafeText, SafeURL, StrictBoolean, must_hold_a_letter
 
 from models.vocab import (
     CONSENT_METHODS,
@@ -49,7 +49,9 @@ class GuardianIn(Schema):
     relationship = SafeText(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS))
     phone = SafeText(validate=PHONE)
     email = SafeEmail(validate=validate.Length(max=254))
-    preferred_language = SafeText(validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code."))
+    preferred_language = LanguageTag(
+        metadata={"description": "A BCP 47 tag, kept as its language (`es-US`: `es`), as FHIR's communication.language."}
+    )
     contact_preference = SafeText(required=True, validate=validate.OneOf(CONTACT_PREFERENCES))
     may_leave_message = StrictBoolean(required=True)
 
@@ -95,7 +97,11 @@ class ReferralIn(Schema):
     guardian = fields.Nested(GuardianIn, required=True)
     consent = fields.Nested(ConsentIn, required=True)
     reason = SafeText(required=True, validate=validate.Length(min=1, max=MAX_REASON))
-    urgency = SafeText(required=True, validate=validate.OneOf(URGENCIES))
+    urgency = SafeText(
+        load_default="routine",
+        validate=validate.OneOf(URGENCIES),
+        metadata={"description": "How soon the program should act; `routine` when left out (as FHIR's ServiceRequest.priority)."},
+    )
     referrer = fields.Nested(ReferrerIn, required=True)
 
 
@@ -132,13 +138,24 @@ class ReferrerOut(Schema):
     email = SafeText(attribute="referrer_email")
 
 
+def _without_nulls(data: dict) -> dict:
+    """Empty fields are left out of a referral, never `null` (as in the directory)."""
+    return {
+        name: _without_nulls(value) if isinstance(value, dict) else value
+        for name, value in data.items()
+        if value is not None
+    }
+
+
 class ReferralOut(Schema):
+    """A referral. Empty fields are left out, never `null`."""
+
     id = fields.UUID(required=True)
     service_id = fields.UUID(required=True)
     program_id = fields.UUID()
     status = SafeText(required=True, metadata={"enum": list(REFERRAL_STATUSES)})
-    status_reason = SafeText(allow_none=True)
-    outcome = SafeText(allow_none=True)
+    status_reason = SafeText()
+    outcome = SafeText()
     urgency = SafeText()
     reason = SafeText()
     version = fields.Integer(metadata={"description": "Increases with every change; the ETag is derived from it."})
@@ -152,14 +169,14 @@ class ReferralOut(Schema):
         lambda r: r.erased_at is not None,
         metadata={"description": "True once the family's data was erased: the personal fields are then absent."},
     )
-    erased_at = fields.DateTime(format="iso", allow_none=True)
+    erased_at = fields.DateTime(format="iso", metadata={"description": "When the family's data was erased (absent until then)."})
 
     @post_dump(pass_original=True)
     def _without_erased_fields(self, data, original, **kwargs):
         if original.erased_at is not None:
             for name in ("child", "guardian", "consent", "referrer", "reason", "status_reason", "outcome"):
                 data.pop(name, None)
-        return data
+        return _without_nulls(data)
 
     def _child(self, r):
         return ChildOut().dump(r)

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 MIN_YEAR = 1900
 MAX_YEAR = 9998
@@ -135,3 +135,38 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
+
+
+# A BCP 47 language tag: its primary language subtag (ISO 639, 2 or 3 letters), then any
+# subtags (script, region, variant: `es-US`, `zh-Hant-TW`). Every door (query parameters, a
+# referral's guardian, a FHIR RelatedPerson) keeps the primary language only, in lower case.
+LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:-[A-Za-z0-9]{1,8})*")
+LANGUAGE_MESSAGE = "Use a language tag: an ISO 639 code (es), optionally with a region (es-US)."
+
+
+def primary_language(tag: str) -> str | None:
+    """`es-US` -> `es`; None when the value is not a language tag."""
+    found = LANGUAGE_TAG.fullmatch(tag)
+    return found.group(1).lower() if found else None
+
+
+LANGUAGE_TAG_MAX = 35  # RFC 5646's practical bound on a tag's length
+
+
+class LanguageTag(SafeText):
+    """A BCP 47 language tag, loaded as its primary language subtag in lower case (`es-US` -> `es`).
+    The OpenAPI document shows its pattern and length."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "validate",
+            [validate.Length(max=LANGUAGE_TAG_MAX), validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")],
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        language = primary_language(text) if len(text) <= LANGUAGE_TAG_MAX else None
+        if language is None:
+            raise ValidationError(LANGUAGE_MESSAGE)
+        return language

@@ -3,6 +3,13 @@
 A migrated, seeded template database is built once per engine; each test gets its own copy
 (a file copy for SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL). Under `CI=true` an
 unreachable PostgreSQL fails the run; elsewhere its tests are skipped with the reason shown.
+
+Where a test goes: one that only reads takes `reader` (the module's shared database, on both
+engines); one that writes takes `app`/`client` (a copy of its own); a rule checked before the
+database is reached (argument or body validation, a header, a parser) is tested once, at the
+schema or core function where possible, else over HTTP with `@one_engine` (tests/helpers.py).
+Shared helpers are in tests/helpers.py and fixtures here: no test module imports another.
+The suite runs under pytest-xdist (`make test`); database names carry the process id.
 """
 from __future__ import annotations
 
@@ -163,6 +170,26 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def shared_app(request):
+    """One migrated and seeded database per module and engine, shared by the module's tests
+    that only read (through `reader`): a read needs no database of its own. A test that
+    writes, or that changes the app's config, takes `app` and `client`."""
+    url, drop = _database(request, request.param, seed=True)
+    application = create_app(TestConfig(url))
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+@pytest.fixture
+def reader(shared_app):
+    """A test client on the module's shared, read-only database (see `shared_app`)."""
+    return shared_app.test_client()
+
+
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
@@ -221,3 +248,52 @@ def referrals_on(app) -> str:
         db.session.commit()
         db.session.remove()
     return REFERRAL_SERVICE_ID
+
+
+# Keys and a webhook receiver shared by the referral, FHIR, privacy and curation tests (their
+# helpers are in tests/helpers.py).
+@pytest.fixture
+def keys(app, referrals_on):
+    """Keys of a partner (sender), the Help Me Grow program (receiver), another partner,
+    and an administrator; Help Me Grow Connecticut takes referrals."""
+    from core import clients
+
+    with app.app_context():
+        made = {
+            "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
+            "receiver": clients.create_client(db.session, "Help Me Grow staff", ["referrals:manage"], ["help-me-grow"]),
+            "stranger": clients.create_client(
+                db.session, "Other agency", ["referrals:submit", "referrals:manage"], ["healthy-homes"]
+            ),
+            "admin": clients.create_client(db.session, "Directory admin", ["directory:write"], []),
+        }
+        db.session.commit()
+        return {name: new.key for name, new in made.items()}
+
+
+@pytest.fixture
+def curation_keys(app):
+    """Keys of Healthy Homes' staff (directory:write), a directory administrator and a partner."""
+    from core import clients
+
+    with app.app_context():
+        made = {
+            "staff": clients.create_client(
+                db.session, "Healthy Homes staff", ["directory:write"], ["healthy-homes"], email="hh-staff@example.org"
+            ),
+            "admin": clients.create_client(db.session, "Directory admin", ["directory:admin"], []),
+            "partner": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
+        }
+        db.session.commit()
+        return {name: new.key for name, new in made.items()}
+
+
+@pytest.fixture
+def receiver(app):
+    """A real HTTP receiver on loopback, allowed for this test's app."""
+    from tests.helpers import Receiver, allow_loopback
+
+    allow_loopback(app)
+    r = Receiver()
+    yield r
+    r.close()

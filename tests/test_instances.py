@@ -24,7 +24,7 @@ from api import create_app
 from api.extensions import db
 from core import clients, curation
 from schemas.inputs import ServiceIn
-from tests.api.test_referrals import body
+from tests.helpers import body
 from tests.conftest import accept_referrals
 
 ROOT = Path(__file__).resolve().parents[1]

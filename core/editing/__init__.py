@@ -2,7 +2,7 @@
 them and set their capacity, through the API.
 
 Every write here:
-- is checked by the rules of `flask hsds import` (core.hsds_package's Importer, on the record
+- is checked by the rules of `flask hsds import` (core.hsds.importer.Importer, on the record
   flattened the same way): a fault is an InvalidData naming each field, and the caller rolls
   back, so nothing changes;
 - names the version it changes (`if_match`, the record's ETag): none is PreconditionRequired,

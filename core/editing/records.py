@@ -15,7 +15,7 @@ from core.editing.access import SharedLocationsGuard, check_version, may_write, 
 from core.editing.changes import changes_between
 from core.editing.services import faults_as_errors, merge_patch
 from core.errors import Conflict, Forbidden, InvalidData, NotFound
-from core.hsds_package import Importer
+from core.hsds.importer import Importer
 from models import (
     ApiClient,
     Attribute,
@@ -82,7 +82,8 @@ def _import(session: Session, client: ApiClient, kind: str, record: dict) -> Non
     names every fault, Forbidden a shared location it would change."""
     from collections import defaultdict
 
-    from core.hsds_package import TABLES, flatten
+    from core.hsds.profile import TABLES
+    from core.hsds.readers import flatten
 
     guard = SharedLocationsGuard(session, client, record, kind)
     importer = Importer(session, strict=True)

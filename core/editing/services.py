@@ -13,7 +13,8 @@ from core import search
 from core.editing.access import SharedLocationsGuard, check_version, editable_service, is_admin, may_edit_program
 from core.editing.changes import changes_between, record_history
 from core.errors import Conflict, Forbidden, InvalidData
-from core.hsds_package import Importer, _add_records
+from core.hsds.importer import Importer
+from core.hsds.readers import add_records
 from models import (
     ApiClient,
     Attribute,
@@ -166,7 +167,7 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
     if exists:
         _drop_children_not_in(session, service_id, record)
     importer = Importer(session, strict=True)
-    _add_records(importer, "body", [(1, record)])
+    add_records(importer, "body", [(1, record)])
     if importer.report.faults:
         raise InvalidData("The record breaks the directory's rules; nothing was changed.", faults_as_errors(importer.report))
     importer.finish()

@@ -174,11 +174,12 @@ def _contact_preference(telecom: list[dict]) -> str:
 
 
 def _preferred_language(person: dict) -> str | None:
-    """The language of the preferred communication (else the first), reduced to its primary tag."""
+    """The language of the preferred communication (else the first), as sent: ReferralIn reduces a
+    BCP 47 tag to its primary language, the one rule of both doors."""
     communication = [as_dict(c) for c in as_list(person.get("communication"))]
     language = next((c for c in communication if c.get("preferred") is True), first(communication, {}))
     code = first(codes([as_dict(language).get("language")]))
-    return code.split("-")[0].lower() if isinstance(code, str) else None
+    return code if isinstance(code, str) else None
 
 
 def read_guardian(guardian: dict) -> dict:

@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = json.loads((ROOT / "seed_data" / "advisories.json").read_text(encoding="utf-8"))
 
 
+@pytest.fixture
+def client(reader):
+    """Every test here only reads: they share one seeded database per engine."""
+    return reader
+
+
 def advisories(client, query: str, url: str = "/services", **params) -> list[dict]:
     response = client.get(url, query_string={"search": query, **params})
     assert response.status_code == 200, response.get_json()

@@ -156,7 +156,7 @@ def test_referral_traffic_leaves_the_directory_caches_alone(app, client, referra
         key = clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []).key
         db.session.commit()
     etag = client.get("/services").headers["ETag"]
-    from tests.api.test_referrals import body
+    from tests.helpers import body
 
     sent = client.post(
         "/referrals", json=body(), headers={"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
@@ -169,7 +169,7 @@ def test_referral_data_is_never_cached(app, client, referrals_on):
     with app.app_context():
         key = clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []).key
         db.session.commit()
-    from tests.api.test_referrals import body
+    from tests.helpers import body
 
     headers = {"Authorization": f"Bearer {key}"}
     sent = client.post("/referrals", json=body(), headers={**headers, "Idempotency-Key": str(uuid.uuid4())})

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from api.extensions import db
 from core import clients
 from models import Service, utcnow
-from tests.api.test_curation import HMG_CT, INSPECTIONS, PATCH, auth, read, referral_body
+from tests.helpers import HMG_CT, INSPECTIONS, PATCH, auth, read, referral_body, one_engine
 
 EXT_CAPACITY = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
 
@@ -130,6 +130,7 @@ def test_no_capacity_refuses_a_referral_and_waitlist_says_so(app, client, keys):
         ({}, "status"),
     ],
 )
+@one_engine
 def test_a_bad_capacity_is_a_422_and_changes_nothing(client, keys, body, field):
     before = read(client)
     response = set_capacity(client, keys["staff"], **body)

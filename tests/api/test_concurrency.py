@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from api.extensions import db
-from core import clients
 from models import AuditEntry, ReferralEvent, WebhookDelivery
+from tests.helpers import body, one_engine
 
 # Their receivers listen on loopback over http: allowed in these tests, refused by default.
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
@@ -25,42 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]
 MOVES = 10
-
-
-def body() -> dict:
-    return {
-        "service_id": HMG_CT,
-        "child": {"given_name": "Zephyrine", "family_name": "Quillfeather", "birth_date": "2024-03-02", "town": "Hartford"},
-        "guardian": {
-            "name": "Marisol Quillfeather",
-            "relationship": "mother",
-            "phone": "860-555-0142",
-            "preferred_language": "es",
-            "contact_preference": "text",
-            "may_leave_message": True,
-        },
-        "consent": {
-            "obtained": True,
-            "obtained_by": "Dr. Ana Ruiz",
-            "relationship": "mother",
-            "obtained_at": "2026-11-20T15:00:00Z",
-            "method": "verbal",
-        },
-        "reason": "Not yet talking at 2; parent worried about speech.",
-        "urgency": "routine",
-        "referrer": {"name": "Dr. Ana Ruiz", "organization": "Hartford Pediatrics", "phone": "860-555-0100"},
-    }
-
-
-@pytest.fixture
-def keys(app, referrals_on):
-    with app.app_context():
-        made = {
-            "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
-            "receiver": clients.create_client(db.session, "Help Me Grow staff", ["referrals:manage"], ["help-me-grow"]),
-        }
-        db.session.commit()
-        return {name: new.key for name, new in made.items()}
 
 
 @pytest.fixture
@@ -200,6 +164,7 @@ def test_ten_fhir_patches_with_the_same_if_match_one_wins(app, keys, server):
     "header",
     ["v1", "1", '"v1', "W/v1", "garbage", '"v1" junk', 'W/ "v1"', '"v1", "v2"'],
 )
+@one_engine
 def test_an_if_match_that_is_not_an_entity_tag_is_a_400_and_changes_nothing(app, keys, server, header):
     referral_id, _ = new_referral(server, keys)
     status, _, answer = call(

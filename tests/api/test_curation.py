@@ -14,40 +14,15 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from api.extensions import db
-from core import clients
 from models import DirectoryVersion, RecordHistory, Service
+from tests.helpers import HEALTHY_HOMES_PROGRAM, INSPECTIONS, ORGANIZATION, PATCH, auth, read, read_at, referral_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
-INSPECTIONS = SERVICES["Home lead and safety hazard inspections"]["id"]  # Healthy Homes
 HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]  # another program's
-HEALTHY_HOMES_PROGRAM = SERVICES["Home lead and safety hazard inspections"]["program_id"]
-ORGANIZATION = SERVICES["Home lead and safety hazard inspections"]["organization_id"]
-PATCH = "application/merge-patch+json"
-
-
 @pytest.fixture
-def keys(app):
-    with app.app_context():
-        made = {
-            "staff": clients.create_client(
-                db.session, "Healthy Homes staff", ["directory:write"], ["healthy-homes"], email="hh-staff@example.org"
-            ),
-            "admin": clients.create_client(db.session, "Directory admin", ["directory:admin"], []),
-            "partner": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
-        }
-        db.session.commit()
-        return {name: new.key for name, new in made.items()}
-
-
-def auth(key: str, **headers) -> dict:
-    return {"Authorization": f"Bearer {key}", **headers}
-
-
-def read(client, service_id=INSPECTIONS):
-    response = client.get(f"/services/{service_id}")
-    assert response.status_code == 200
-    return response.get_json(), response.headers["ETag"]
+def keys(curation_keys):
+    return curation_keys
 
 
 def patch(client, key, changes, etag, service_id=INSPECTIONS):
@@ -299,20 +274,6 @@ def test_a_service_with_open_referrals_cannot_be_retired(app, client, keys):
     assert read(client)[0]["status"] == "active"
 
 
-def referral_body(service_id: str) -> dict:
-    return {
-        "service_id": service_id,
-        "child": {"given_name": "Zephyrine", "family_name": "Quillfeather", "birth_date": "2022-03-02", "town": "Hartford"},
-        "guardian": {"name": "Marisol Quillfeather", "relationship": "mother", "phone": "860-555-0142",
-                     "contact_preference": "phone", "may_leave_message": True},
-        "consent": {"obtained": True, "obtained_by": "Dr. Ana Ruiz", "relationship": "mother",
-                    "obtained_at": "2026-11-20T15:00:00Z", "method": "verbal"},
-        "reason": "Peeling paint in an old apartment.",
-        "urgency": "routine",
-        "referrer": {"name": "Dr. Ana Ruiz", "organization": "Hartford Pediatrics", "phone": "860-555-0100"},
-    }
-
-
 # ----------------------------------------------------------------------------- verification
 
 
@@ -356,12 +317,6 @@ def test_clients_create_takes_a_contact_email(runner):
 
 
 # ----------------------------------------------------------------------------- other records
-
-
-def read_at(client, path):
-    response = client.get(path)
-    assert response.status_code == 200
-    return response.get_json(), response.headers["ETag"]
 
 
 def test_an_admin_key_edits_organizations_programs_and_terms_and_a_staff_key_does_not(app, client, keys):

@@ -7,22 +7,20 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from api.extensions import db
 from models import DirectoryVersion, RecordHistory
 from tests.hsds import HSDS, errors, page_validator
-from tests.api.test_curation import (  # noqa: F401 (the keys fixture)
-    HEALTHY_HOMES_PROGRAM,
-    HMG_CT,
-    INSPECTIONS,
-    ORGANIZATION,
-    PATCH,
-    auth,
-    keys,
-    read_at,
-)
+from tests.helpers import HEALTHY_HOMES_PROGRAM, HMG_CT, INSPECTIONS, ORGANIZATION, PATCH, auth, read_at
+
+
+@pytest.fixture
+def keys(curation_keys):
+    return curation_keys
+
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPUS = json.loads((ROOT / "seed_data" / "organizations.json").read_text())["organizations"][0]["locations"][0]

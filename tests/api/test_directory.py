@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from tests.helpers import one_engine
 
 SEED = Path(__file__).resolve().parents[2] / "seed_data"
 PROGRAM_SLUGS = [
@@ -38,7 +39,8 @@ def names(body: dict) -> set[str]:
     return {item["name"] for item in body["contents"]}
 
 
-def test_root_describes_the_api(client):
+def test_root_describes_the_api(reader):
+    client = reader  # only reads: the module's shared database
     body = client.get("/").get_json()
     assert body["version"] == "3.0"
     assert body["openapi_url"].endswith("/openapi.json")
@@ -46,7 +48,8 @@ def test_root_describes_the_api(client):
 
 
 @pytest.mark.parametrize("slug", PROGRAM_SLUGS)
-def test_every_seeded_program_is_found_by_slug_and_id_with_its_services(client, slug):
+def test_every_seeded_program_is_found_by_slug_and_id_with_its_services(reader, slug):
+    client = reader  # only reads: the module's shared database
     program = client.get(f"/programs/{slug}").get_json()
     assert program["slug"] == slug
     assert client.get(f"/programs/{program['id']}").get_json()["name"] == program["name"]
@@ -59,16 +62,19 @@ def test_every_seeded_program_is_found_by_slug_and_id_with_its_services(client, 
         assert service["accepts_referrals"] is False, "no page says a service takes electronic referrals"
 
 
-def test_programs_list_names_every_program(client):
+def test_programs_list_names_every_program(reader):
+    client = reader  # only reads: the module's shared database
     assert {p["slug"] for p in all_pages(client, "/programs")} == set(PROGRAM_SLUGS)
 
 
-def test_services_list_holds_every_seeded_service(client):
+def test_services_list_holds_every_seeded_service(reader):
+    client = reader  # only reads: the module's shared database
     listed = {s["id"] for s in all_pages(client, "/services")}
     assert listed == {s["id"] for s in seed("services.json", "services")}
 
 
-def test_help_me_grow_connecticut_is_reached_through_211(client):
+def test_help_me_grow_connecticut_is_reached_through_211(reader):
+    client = reader  # only reads: the module's shared database
     hmg = client.get("/programs/help-me-grow").get_json()
     ct = next(s for s in hmg["services"] if s["name"] == "Help Me Grow Connecticut")
     points = client.get(f"/referral-contact-points?service_id={ct['id']}").get_json()["contents"]
@@ -78,7 +84,8 @@ def test_help_me_grow_connecticut_is_reached_through_211(client):
     assert client.get("/referral-contact-points").get_json()["total_items"] == 2, "no other page names one"
 
 
-def test_advocacy_network_contact_is_the_director_of_government_relations(client):
+def test_advocacy_network_contact_is_the_director_of_government_relations(reader):
+    client = reader  # only reads: the module's shared database
     program = client.get("/programs/advocacy-network").get_json()
     service = client.get(f"/services/{program['services'][0]['id']}").get_json()
     contact = service["contacts"][0]
@@ -88,7 +95,8 @@ def test_advocacy_network_contact_is_the_director_of_government_relations(client
     assert not service.get("phones") and not service.get("referral_contact_points")
 
 
-def test_medical_center_address_and_phone(client):
+def test_medical_center_address_and_phone(reader):
+    client = reader  # only reads: the module's shared database
     orgs = client.get("/organizations?full=true").get_json()["contents"]
     ccmc = next(o for o in orgs if o["name"] == "Connecticut Children's Medical Center")
     address = ccmc["locations"][0]["addresses"][0]
@@ -100,7 +108,8 @@ def test_medical_center_address_and_phone(client):
     assert "just a few of the extensive programs" in office["description"]
 
 
-def test_contact_point_filters_combine_and_repeat(client):
+def test_contact_point_filters_combine_and_repeat(reader):
+    client = reader  # only reads: the module's shared database
     families_phone = client.get("/referral-contact-points?audience=families&channel=phone").get_json()
     assert families_phone["total_items"] > 0
     assert all(p["audience"] == "families" and p["channel"] == "phone" for p in families_phone["contents"])
@@ -113,7 +122,8 @@ def test_contact_point_filters_combine_and_repeat(client):
     assert client.get("/referral-contact-points?channel=pigeon").status_code == 422
 
 
-def test_filter_by_program_and_organization(client):
+def test_filter_by_program_and_organization(reader):
+    client = reader  # only reads: the module's shared database
     homes = client.get("/programs/healthy-homes").get_json()
     body = client.get(f"/services?program_id={homes['id']}").get_json()
     assert body["total_items"] == 5
@@ -127,7 +137,8 @@ def test_filter_by_program_and_organization(client):
     assert client.get(f"/services?program_id={homes['id']}&organization_id={ccmc}").get_json()["total_items"] == 0
 
 
-def test_category_filter_includes_the_terms_below(client):
+def test_category_filter_includes_the_terms_below(reader):
+    client = reader  # only reads: the module's shared database
     terms = all_pages(client, "/taxonomy_terms")
     by_code = {t["code"]: t for t in terms}
     housing = by_code["occh-healthy-housing"]
@@ -141,7 +152,8 @@ def test_category_filter_includes_the_terms_below(client):
     assert not any("Violence" in name for name in under_housing)
 
 
-def test_taxonomy_filter_and_top_only(client):
+def test_taxonomy_filter_and_top_only(reader):
+    client = reader  # only reads: the module's shared database
     taxonomy = client.get("/taxonomies").get_json()["contents"][0]
     assert client.get(f"/services?taxonomy_id={taxonomy['id']}&per_page=100").get_json()["total_items"] == len(
         seed("services.json", "services")
@@ -152,7 +164,8 @@ def test_taxonomy_filter_and_top_only(client):
     assert term["taxonomy_detail"]["id"] == taxonomy["id"]
 
 
-def test_hl7_cross_walk_is_served_where_one_fits(client):
+def test_hl7_cross_walk_is_served_where_one_fits(reader):
+    client = reader  # only reads: the module's shared database
     terms = {t["code"]: t for t in all_pages(client, "/taxonomy_terms")}
     asthma = terms["occh-asthma-management"]["hl7_service_type"]
     assert asthma["system"] == "http://terminology.hl7.org/CodeSystem/service-type"
@@ -160,14 +173,16 @@ def test_hl7_cross_walk_is_served_where_one_fits(client):
     assert "hl7_service_type" not in terms["occh-early-identification"]
 
 
-def test_modified_after(client):
+def test_modified_after(reader):
+    client = reader  # only reads: the module's shared database
     past = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
     future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
     assert client.get("/services", query_string={"modified_after": past}).get_json()["total_items"] == 18
     assert client.get("/services", query_string={"modified_after": future}).get_json()["total_items"] == 0
 
 
-def test_full_services_nest_their_records(client):
+def test_full_services_nest_their_records(reader):
+    client = reader  # only reads: the module's shared database
     body = client.get("/services?full=true&per_page=100").get_json()
     assert all("attributes" in s for s in body["contents"])
     with_points = [s["name"] for s in body["contents"] if s.get("referral_contact_points")]
@@ -176,7 +191,8 @@ def test_full_services_nest_their_records(client):
     assert not any("referral_contact_points" in s for s in brief["contents"])
 
 
-def test_pagination_envelope(client):
+def test_pagination_envelope(reader):
+    client = reader  # only reads: the module's shared database
     first = client.get("/services?per_page=7").get_json()
     assert (first["total_items"], first["total_pages"], first["size"]) == (18, 3, 7)
     assert first["first_page"] and not first["last_page"] and not first["empty"]
@@ -203,6 +219,7 @@ def test_pagination_envelope(client):
         "/taxonomy_terms?parent_id=1",
     ],
 )
+@one_engine
 def test_bad_query_is_a_422_naming_the_parameter(client, url):
     response = client.get(url)
     assert response.status_code == 422
@@ -225,7 +242,8 @@ def test_bad_query_is_a_422_naming_the_parameter(client, url):
         "/no/such/path",
     ],
 )
-def test_unknown_ids_and_paths_are_json_404s(client, url):
+def test_unknown_ids_and_paths_are_json_404s(reader, url):
+    client = reader  # only reads: the module's shared database
     response = client.get(url)
     assert response.status_code == 404
     assert response.is_json and response.get_json()["error"] == "not_found"
@@ -249,7 +267,8 @@ def test_unexpected_failure_is_a_json_500_without_details(app, client):
     assert "secret detail" not in response.get_data(as_text=True)
 
 
-def test_public_reads_allow_any_origin(client):
+def test_public_reads_allow_any_origin(reader):
+    client = reader  # only reads: the module's shared database
     response = client.get("/services", headers={"Origin": "https://partner.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     preflight = client.options(

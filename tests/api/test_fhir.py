@@ -12,25 +12,28 @@ from sqlalchemy import select
 
 from api.extensions import db
 from models import AuditEntry
-from tests.api.test_referrals import (  # noqa: F401  (keys is a fixture)
+from tests.helpers import (
     CHILD_NAME,
     FAMILY_NAME,
+    FHIR_JSON,
+    HELP_ME_GROW,
     HMG_CT,
     SERVICES,
     auth,
     body,
+    bundle_for,
     count_referrals,
-    keys,
     move,
+    post_bundle,
     submit,
+    one_engine,
 )
 
 OCCH = "25ec3250-05fb-5fff-92c6-a3c1be4b98da"
 MEDICAL_CENTER = "f662dacc-bc1f-524c-9397-09425e94fff9"
 MAIN_CAMPUS = "59e630ee-050d-5bef-9e75-48ae29bdcf21"
-HELP_ME_GROW = "57308218-07a9-5d7a-9470-a68fe2831051"
 HEALTHY_HOMES = "3521d2a6-fcd5-5474-8473-7efb4377ffcd"
-FHIR_JSON = "application/fhir+json"
+UNKNOWN = "a5b118f1-abc2-478f-87c7-0b89139e6f6d"  # no record has this id (fixed: the same test ids in every xdist worker)
 
 
 def parse(resource: dict):
@@ -79,7 +82,8 @@ def hsds_ids(client, query: str) -> set[str]:
 # ----------------------------------------------------------------------------- directory
 
 
-def test_metadata_is_a_capability_statement(client):
+def test_metadata_is_a_capability_statement(reader):
+    client = reader  # only reads: the module's shared database
     statement = fhir_get(client, "/fhir/metadata")
     assert statement["resourceType"] == "CapabilityStatement" and statement["fhirVersion"] == "4.0.1"
     types = {r["type"] for r in statement["rest"][0]["resource"]}
@@ -87,7 +91,8 @@ def test_metadata_is_a_capability_statement(client):
     assert [i["code"] for i in statement["rest"][0]["interaction"]] == ["transaction"]
 
 
-def test_healthcare_service_pages_follow_next_to_the_end(client):
+def test_healthcare_service_pages_follow_next_to_the_end(reader):
+    client = reader  # only reads: the module's shared database
     entries, pages = walk(client, "/fhir/HealthcareService?_count=5")
     assert len(entries) == len(SERVICES) == pages[0]["total"]
     assert len(set(ids(entries))) == len(entries), "no service twice"
@@ -100,7 +105,8 @@ def test_healthcare_service_pages_follow_next_to_the_end(client):
     assert entries[0]["fullUrl"].endswith(f"/fhir/HealthcareService/{entries[0]['resource']['id']}")
 
 
-def test_healthcare_service_search_by_name(client):
+def test_healthcare_service_search_by_name(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?name=help")
     assert sorted(e["resource"]["name"] for e in entries) == ["Help Me Grow Connecticut", "Help Me Grow National Center"]
     entries, _ = walk(client, "/fhir/HealthcareService?name=GROW")  # a word of the name, any case
@@ -112,7 +118,8 @@ def test_healthcare_service_search_by_name(client):
     assert walk(client, "/fhir/HealthcareService?name=%25")[0] == [], "% is text, not a wildcard"
 
 
-def test_healthcare_service_search_by_category_matches_the_hsds_filter(client):
+def test_healthcare_service_search_by_category_matches_the_hsds_filter(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?service-category=occh-healthy-housing&_count=2")
     expected = hsds_ids(client, "category=occh-healthy-housing")
     assert len(expected) >= 3 and set(ids(entries)) == expected
@@ -126,7 +133,8 @@ def test_healthcare_service_search_by_category_matches_the_hsds_filter(client):
     assert any(c["coding"][0]["system"] == f"urn:uuid:{taxonomy}" for c in category)
 
 
-def test_healthcare_service_search_by_hl7_service_type(client):
+def test_healthcare_service_search_by_hl7_service_type(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?service-type=http://terminology.hl7.org/CodeSystem/service-type|128")
     assert [e["resource"]["name"] for e in entries] == ["Referrals to weatherization programs"]
     coding = entries[0]["resource"]["type"][0]["coding"][0]
@@ -134,7 +142,8 @@ def test_healthcare_service_search_by_hl7_service_type(client):
                       "display": "Housing Information/Referral"}
 
 
-def test_healthcare_service_search_by_organization(client):
+def test_healthcare_service_search_by_organization(reader):
+    client = reader  # only reads: the module's shared database
     entries, _ = walk(client, f"/fhir/HealthcareService?organization=Organization/{HELP_ME_GROW}")
     assert set(ids(entries)) == hsds_ids(client, f"program_id={HELP_ME_GROW}")
     assert {e["resource"]["providedBy"]["reference"] for e in entries} == {f"Organization/{HELP_ME_GROW}"}
@@ -145,7 +154,8 @@ def test_healthcare_service_search_by_organization(client):
     assert walk(client, f"/fhir/HealthcareService?organization=Organization/{uuid.uuid4()}")[0] == []
 
 
-def test_healthcare_service_search_by_last_updated(client):
+def test_healthcare_service_search_by_last_updated(reader):
+    client = reader  # only reads: the module's shared database
     assert len(walk(client, "/fhir/HealthcareService?_lastUpdated=gt2000-01-01")[0]) == len(SERVICES)
     assert walk(client, "/fhir/HealthcareService?_lastUpdated=gt2999-01-01T00:00:00Z")[0] == []
     assert walk(client, "/fhir/HealthcareService?_lastUpdated=lt2000-01")[0] == []
@@ -157,13 +167,15 @@ def test_healthcare_service_search_by_last_updated(client):
 
 @pytest.mark.parametrize("query", ["colour=blue", "_count=0", "_count=101", "_lastUpdated=yesterday",
                                    "organization=Location/123", "active=maybe"])
+@one_engine
 def test_a_bad_search_parameter_is_a_400_operation_outcome(client, query):
     outcome = fhir_get(client, f"/fhir/HealthcareService?{query}", status=400)
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "invalid"
 
 
-def test_read_directory_resources_by_id(client):
+def test_read_directory_resources_by_id(reader):
+    client = reader  # only reads: the module's shared database
     service = fhir_get(client, f"/fhir/HealthcareService/{HMG_CT}")
     assert service["name"] == "Help Me Grow Connecticut" and service["active"] is True
     assert service["telecom"] == [{"system": "phone", "value": "211", "use": "work"}], "phone and contact points, once"
@@ -194,22 +206,24 @@ def test_location_position_when_known(app, client):
 @pytest.mark.parametrize(
     "method, url, status",
     [
-        ("get", f"/fhir/HealthcareService/{uuid.uuid4()}", 404),
+        ("get", f"/fhir/HealthcareService/{UNKNOWN}", 404),
         ("get", "/fhir/HealthcareService/not-a-uuid", 404),
-        ("get", f"/fhir/Organization/{uuid.uuid4()}", 404),
-        ("get", f"/fhir/Location/{uuid.uuid4()}", 404),
+        ("get", f"/fhir/Organization/{UNKNOWN}", 404),
+        ("get", f"/fhir/Location/{UNKNOWN}", 404),
         ("get", "/fhir/Patient/123", 404),
         ("delete", "/fhir/metadata", 405),
     ],
 )
-def test_errors_under_fhir_are_operation_outcomes(client, method, url, status):
+def test_errors_under_fhir_are_operation_outcomes(reader, method, url, status):
+    client = reader  # only reads: the module's shared database
     response = getattr(client, method)(url)
     assert response.status_code == status and response.mimetype == FHIR_JSON
     outcome = parse(response.get_json())
     assert outcome.issue[0].code in ("not-found", "not-supported")
 
 
-def test_the_rest_of_the_api_keeps_its_error_envelope(client):
+def test_the_rest_of_the_api_keeps_its_error_envelope(reader):
+    client = reader  # only reads: the module's shared database
     response = client.get(f"/services/{uuid.uuid4()}")
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
 
@@ -299,6 +313,7 @@ def test_polling_tasks_by_owner_status_and_last_updated(client, keys):
 
 
 @pytest.mark.parametrize("query", ["status=done", "_lastUpdated=lt2026-01-01", "owner=HealthcareService/1", "page=2"])
+@one_engine
 def test_bad_task_search_is_a_400(client, keys, query):
     assert fhir_get(client, f"/fhir/Task?{query}", keys["sender"], status=400)["resourceType"] == "OperationOutcome"
 
@@ -306,122 +321,7 @@ def test_bad_task_search_is_a_400(client, keys, query):
 # ----------------------------------------------------------------------------- creating by Bundle
 
 
-def bundle_for(data: dict, if_none_exist: str | None = None) -> dict:
-    """A transaction Bundle carrying the same referral as the `/referrals` body `data`."""
-    child, guardian, consent, referrer = data["child"], data["guardian"], data["consent"], data["referrer"]
-    patient, related, agreement, request = (f"urn:uuid:{uuid.uuid4()}" for _ in range(4))
-    rank = {"phone": "phone", "text": "sms", "email": "email"}.get(guardian["contact_preference"])
-    telecom = [{"system": "phone", "value": guardian["phone"]}] if guardian.get("phone") else []
-    if rank == "sms":
-        telecom.append({"system": "sms", "value": guardian["phone"], "rank": 1})
-    elif rank:
-        telecom = [dict(t, rank=1) if t["system"] == rank else t for t in telecom]
-    if guardian.get("email"):
-        telecom.append({"system": "email", "value": guardian["email"], **({"rank": 1} if rank == "email" else {})})
-    post = {"method": "POST"}
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": request,
-                "resource": {
-                    "resourceType": "ServiceRequest",
-                    "contained": [
-                        {
-                            "resourceType": "PractitionerRole",
-                            "id": "referrer",
-                            "practitioner": {"display": referrer["name"]},
-                            "organization": {"display": referrer["organization"]},
-                            "telecom": [{"system": "phone", "value": referrer["phone"]}],
-                        }
-                    ],
-                    "status": "active",
-                    "intent": "order",
-                    "priority": data["urgency"],
-                    "subject": {"reference": patient},
-                    "requester": {"reference": "#referrer"},
-                    "performer": [{"reference": f"HealthcareService/{data['service_id']}"}],
-                    "reasonCode": [{"text": data["reason"]}],
-                    "supportingInfo": [{"reference": related}, {"reference": agreement}],
-                },
-                "request": {**post, "url": "ServiceRequest", **({"ifNoneExist": if_none_exist} if if_none_exist else {})},
-            },
-            {
-                "fullUrl": patient,
-                "resource": {
-                    "resourceType": "Patient",
-                    "name": [{"use": "official", "family": child["family_name"], "given": [child["given_name"]]}],
-                    "birthDate": child["birth_date"],
-                    "address": [{"city": child["town"]}],
-                },
-                "request": {**post, "url": "Patient"},
-            },
-            {
-                "fullUrl": related,
-                "resource": {
-                    "resourceType": "RelatedPerson",
-                    "extension": [
-                        {
-                            "url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/may-leave-message",
-                            "valueBoolean": guardian["may_leave_message"],
-                        }
-                    ],
-                    "patient": {"reference": patient},
-                    "relationship": [
-                        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]}
-                    ],
-                    "name": [{"text": guardian["name"]}],
-                    "telecom": telecom,
-                    "communication": [
-                        {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": guardian["preferred_language"]}]},
-                         "preferred": True}
-                    ],
-                },
-                "request": {**post, "url": "RelatedPerson"},
-            },
-            {
-                "fullUrl": agreement,
-                "resource": {
-                    "resourceType": "Consent",
-                    "extension": [
-                        {
-                            "url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/referral-consent",
-                            "extension": [
-                                {"url": "obtainedBy", "valueString": consent["obtained_by"]},
-                                {"url": "method", "valueCode": consent["method"]},
-                            ],
-                        }
-                    ],
-                    "status": "active" if consent["obtained"] else "rejected",
-                    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-                    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-                    "patient": {"reference": patient},
-                    "dateTime": consent["obtained_at"],
-                    "performer": [{"reference": related}],
-                },
-                "request": {**post, "url": "Consent"},
-            },
-            {
-                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                "resource": {
-                    "resourceType": "Task",
-                    "status": "requested",
-                    "intent": "order",
-                    "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-                    "focus": {"reference": request},
-                    "for": {"reference": patient},
-                    "owner": {"reference": f"Organization/{HELP_ME_GROW}"},
-                },
-                "request": {**post, "url": "Task"},
-            },
-        ],
-    }
 
-
-def post_bundle(client, keys, bundle, key: str | None = "bundle-1", who="sender"):
-    headers = auth(keys[who], **({"Idempotency-Key": key} if key else {}))
-    return client.post("/fhir", json=bundle, headers=headers, content_type=FHIR_JSON)
 
 
 def referral_of(response) -> str:
@@ -593,16 +493,3 @@ def test_no_personal_data_in_logs(client, keys, caplog):
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     for secret in (CHILD_NAME, FAMILY_NAME, "860-555-0142", keys["sender"]):
         assert secret not in text
-
-
-def test_cors_on_fhir_referral_resources_only_from_configured_origins(client, keys):
-    """Referral data as FHIR is private to configured origins, like /referrals; the FHIR
-    directory is public to any origin."""
-    evil = {"Origin": "https://evil.example"}
-    task_list = client.get("/fhir/Task", headers={**auth(keys["sender"]), **evil})
-    assert task_list.status_code == 200
-    assert "Access-Control-Allow-Origin" not in task_list.headers
-    preflight = client.options("/fhir", headers={**evil, "Access-Control-Request-Method": "POST"})
-    assert "Access-Control-Allow-Origin" not in preflight.headers
-    directory = client.get("/fhir/HealthcareService", headers=evil)
-    assert directory.headers["Access-Control-Allow-Origin"] == "*"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -15,63 +14,13 @@ from sqlalchemy import select
 from api import create_app
 from api import config as api_config
 from api.extensions import db
-from core import clients
 from models import AuditEntry, ReferralEvent, WebhookDelivery
+from tests.helpers import FHIR_JSON, auth, body, one_engine
 
 # Its webhook receiver listens on loopback over http: allowed here, refused by default.
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
-HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]
-FHIR_JSON = "application/fhir+json"
 PATCH_JSON = "application/json-patch+json"
-
-
-def body() -> dict:
-    return {
-        "service_id": HMG_CT,
-        "child": {"given_name": "Zephyrine", "family_name": "Quillfeather", "birth_date": "2024-03-02", "town": "Hartford"},
-        "guardian": {
-            "name": "Marisol Quillfeather",
-            "relationship": "mother",
-            "phone": "860-555-0142",
-            "preferred_language": "es",
-            "contact_preference": "text",
-            "may_leave_message": True,
-        },
-        "consent": {
-            "obtained": True,
-            "obtained_by": "Dr. Ana Ruiz",
-            "relationship": "mother",
-            "obtained_at": "2026-11-20T15:00:00Z",
-            "method": "verbal",
-        },
-        "reason": "Not yet talking at 2; parent worried about speech.",
-        "urgency": "routine",
-        "referrer": {"name": "Dr. Ana Ruiz", "organization": "Hartford Pediatrics", "phone": "860-555-0100"},
-    }
-
-
-@pytest.fixture
-def keys(app, referrals_on):
-    """A partner (sender), the Help Me Grow program (receiver), another program's staff, and
-    a directory administrator."""
-    with app.app_context():
-        made = {
-            "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
-            "receiver": clients.create_client(db.session, "Help Me Grow staff", ["referrals:manage"], ["help-me-grow"]),
-            "stranger": clients.create_client(
-                db.session, "Healthy Homes staff", ["referrals:submit", "referrals:manage"], ["healthy-homes"]
-            ),
-            "admin": clients.create_client(db.session, "Directory admin", ["directory:write"], []),
-        }
-        db.session.commit()
-        return {name: new.key for name, new in made.items()}
-
-
-def auth(key: str, **headers) -> dict:
-    return {"Authorization": f"Bearer {key}", **headers}
 
 
 def parse(resource: dict):
@@ -229,6 +178,7 @@ def test_a_stale_if_match_is_a_412_and_changes_nothing(app, client, keys, referr
 
 
 @pytest.mark.parametrize("header", ["2", "W/2", 'W/"1', "garbage", 'W/"1", W/"2"'])
+@one_engine
 def test_an_if_match_that_is_not_an_entity_tag_is_a_400(app, client, keys, referral_id, header):
     task, _ = read_task(client, keys["receiver"], referral_id)
     task["status"] = "accepted"
@@ -283,6 +233,7 @@ def test_a_put_that_changes_anything_else_is_a_422_and_changes_nothing(app, clie
         ([{"op": "replace", "path": "/status", "value": 7}], "Task.status"),
     ],
 )
+@one_engine
 def test_a_patch_outside_status_reason_and_output_is_a_422(app, client, keys, referral_id, operations, expression):
     outcome = answered(patch(client, keys["receiver"], referral_id, operations), 422)
     assert expression in expressions(outcome)
@@ -296,6 +247,7 @@ def test_a_patch_outside_status_reason_and_output_is_a_422(app, client, keys, re
      [{"op": "replace", "path": "status", "value": "accepted"}], [{"op": "replace", "path": "/status"}],
      [{"op": "copy", "path": "/status"}], [{"op": "replace", "path": "/a~2b", "value": 1}], "[", None],
 )
+@one_engine
 def test_a_body_that_is_not_a_json_patch_is_a_400(app, client, keys, referral_id, payload):
     raw = payload if isinstance(payload, str) else json.dumps(payload)
     response = client.patch(f"/fhir/Task/{referral_id}", data=raw, headers=auth(keys["receiver"]), content_type=PATCH_JSON)

@@ -17,7 +17,7 @@ from api.config import TestConfig as AppTestConfig
 from api.extensions import db
 from core import clients
 from models import Referral
-from tests.api.test_referrals import auth, body
+from tests.helpers import auth, body
 from tests.conftest import accept_referrals
 
 SECURITY_HEADERS = {
@@ -185,7 +185,8 @@ def test_security_headers_on_answers_and_errors(client):
         assert_security_headers(response)
 
 
-def test_the_docs_page_gets_a_policy_that_lets_swagger_ui_run(client):
+def test_the_docs_page_gets_a_policy_that_lets_swagger_ui_run(reader):
+    client = reader  # only reads: the module's shared database
     page = client.get("/docs")
     assert page.status_code == 200
     assert_security_headers(page)
@@ -203,7 +204,8 @@ def test_the_docs_page_gets_a_policy_that_lets_swagger_ui_run(client):
     assert asset.status_code == 200 and asset.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_hsts_only_over_tls(client):
+def test_hsts_only_over_tls(reader):
+    client = reader  # only reads: the module's shared database
     assert "Strict-Transport-Security" not in client.get("/").headers
     secure = client.get("/", base_url="https://localhost")
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
@@ -295,7 +297,8 @@ def test_an_unreachable_redis_never_fails_a_request(another_app):
 # OpenAPI ----------------------------------------------------------------------------------
 
 
-def test_every_operation_documents_its_refusals(client):
+def test_every_operation_documents_its_refusals(reader):
+    client = reader  # only reads: the module's shared database
     spec = client.get("/openapi.json").get_json()
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
@@ -318,7 +321,8 @@ def test_every_operation_documents_its_refusals(client):
 # Readiness --------------------------------------------------------------------------------
 
 
-def test_ready_on_a_migrated_database(client):
+def test_ready_on_a_migrated_database(reader):
+    client = reader  # only reads: the module's shared database
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready"}

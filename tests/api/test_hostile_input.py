@@ -17,15 +17,7 @@ from api import create_app
 from api.config import TestConfig as AppConfig
 from api.extensions import db
 from models import Referral, Service
-from tests.api.test_fhir import FHIR_JSON, HELP_ME_GROW, bundle_for, post_bundle
-from tests.api.test_referrals import (  # noqa: F401  (keys is a fixture)
-    HMG_CT,
-    auth,
-    body,
-    keys,
-    move,
-    submit,
-)
+from tests.helpers import FHIR_JSON, HELP_ME_GROW, HMG_CT, auth, body, bundle_for, move, post_bundle, submit, one_engine
 
 HEALTHY_HOMES = "3521d2a6-fcd5-5474-8473-7efb4377ffcd"
 
@@ -70,7 +62,8 @@ def assert_refused(response, status: int, error: str | None = None) -> dict:
         ("/fhir/HealthcareService/%00", 404),
     ],
 )
-def test_a_nul_in_a_path_or_query_is_refused_not_a_500(client, path, status):
+def test_a_nul_in_a_path_or_query_is_refused_not_a_500(reader, path, status):
+    client = reader  # only reads: the module's shared database
     data = assert_refused(client.get(path), status)
     assert "NUL" in json.dumps(data)
 
@@ -135,7 +128,8 @@ def test_nul_or_a_surrogate_in_a_fhir_bundle_is_refused_and_writes_nothing(app, 
         "/organizations?modified_after=9999-12-31T23:59:59-12:00",
     ],
 )
-def test_a_date_time_out_of_range_is_a_422(client, path):
+def test_a_date_time_out_of_range_is_a_422(reader, path):
+    client = reader  # only reads: the module's shared database
     if "organizations" in path:  # organizations take no modified_after: refused as unknown
         assert client.get(path).status_code == 422
         return
@@ -195,6 +189,7 @@ def test_consent_obtained_a_minute_ahead_is_allowed_as_clock_skew(client, keys):
          "NaN", "duplicate key", "malformed", "not utf-8"],
 )
 @pytest.mark.parametrize("path", ["/referrals", "/webhooks", "/fhir"])
+@one_engine
 def test_hostile_json_is_a_400_invalid_json_and_writes_nothing(app, client, keys, payload, path):
     content_type = FHIR_JSON if path == "/fhir" else "application/json"
     response = post_raw(client, keys, payload, path, content_type)
@@ -224,6 +219,7 @@ def test_a_duplicate_key_in_a_nested_object_is_refused(app, client, keys):
 
 
 @pytest.mark.parametrize("value", ["true", 1, "yes", "1", None, [True]])
+@one_engine
 def test_consent_obtained_must_be_json_true(app, client, keys, value):
     data = body()
     data["consent"]["obtained"] = value
@@ -275,6 +271,7 @@ def test_an_unexpected_failure_is_logged_with_its_request_id(app, caplog):
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:5000", "localhost.evil.example", "127.0.0.2", "[::2]", "bad host"])
+@one_engine
 def test_an_untrusted_host_is_a_400_and_never_reflected(client, host):
     for path in ("/", "/fhir/metadata", "/services?search=help", "/nowhere"):
         response = client.get(path, headers={"Host": host})
@@ -284,6 +281,7 @@ def test_an_untrusted_host_is_a_400_and_never_reflected(client, host):
 
 
 @pytest.mark.parametrize("host", ["localhost", "localhost:8080", "127.0.0.1:5000", "[::1]:5000", "[::1]", "LOCALHOST"])
+@one_engine
 def test_the_default_trusted_hosts_answer_on_any_port(client, host):
     response = client.get("/", headers={"Host": host})
     assert response.status_code == 200
@@ -410,6 +408,7 @@ def owned_ids(client, keys) -> list[str]:
 
 
 @pytest.mark.parametrize("resource_path", ["../outside.csv", "sub/../../outside.csv", "/tmp/outside.csv", "{absolute}"])
+@one_engine
 def test_a_package_path_that_leaves_the_folder_is_refused(app, tmp_path, resource_path):
     paths = export(app, tmp_path / "package")
     outside = tmp_path / "outside.csv"

@@ -11,6 +11,7 @@ from core import directory
 from core.paging import STREAM_BATCH
 from models import Taxonomy
 from tests.hsds import offer_first_service_at_campus
+from tests.helpers import one_engine
 
 
 @pytest.fixture
@@ -44,8 +45,9 @@ def test_ndjson_streams_every_record_of_the_list_one_a_line(client, campus_servi
     assert not any("contents" in record or "total_items" in record for record in streamed)
 
 
-def test_ndjson_is_not_cut_to_the_default_page(client):
+def test_ndjson_is_not_cut_to_the_default_page(reader):
     """The default page is 20 terms; the stream gives them all."""
+    client = reader  # only reads: the module's shared database
     total = client.get("/taxonomy_terms").get_json()["total_items"]
     assert total > 20
     assert len(ndjson(client, "/taxonomy_terms?format=ndjson")) == total
@@ -76,6 +78,7 @@ def test_streamed_services_in_small_batches_are_the_list(app, search):
 
 
 @pytest.mark.parametrize("params", ["page=2", "per_page=5", "facets=category", "format=json"])
+@one_engine
 def test_ndjson_refuses_what_does_not_apply_to_it(client, params):
     """Paging and facets belong to the JSON envelope; a second `format` is not a choice."""
     response = client.get(f"/services?format=ndjson&{params}")
@@ -83,13 +86,15 @@ def test_ndjson_refuses_what_does_not_apply_to_it(client, params):
     assert response.mimetype == "application/json"
 
 
-def test_ndjson_applies_the_filters_and_search(client):
+def test_ndjson_applies_the_filters_and_search(reader):
+    client = reader  # only reads: the module's shared database
     org = client.get("/organizations?search=Office+for+Community").get_json()["contents"][0]
     url = f"/services?organization_id={org['id']}&search=asthma"
     assert ids(ndjson(client, url + "&format=ndjson")) == ids(client.get(url).get_json()["contents"])
 
 
-def test_minimal_gives_every_service_s_id_and_modified_date_in_one_page(client):
+def test_minimal_gives_every_service_s_id_and_modified_date_in_one_page(reader):
+    client = reader  # only reads: the module's shared database
     body = client.get("/services?minimal=true").get_json()
     full = {s["id"]: s for s in client.get("/services?full=true&per_page=100").get_json()["contents"]}
     assert body["total_pages"] == 1 and body["size"] == len(full) == body["total_items"]
@@ -99,18 +104,21 @@ def test_minimal_gives_every_service_s_id_and_modified_date_in_one_page(client):
     assert all(set(record) == {"id", "last_modified"} for record in body["contents"])
 
 
-def test_minimal_takes_the_filters(client):
+def test_minimal_takes_the_filters(reader):
+    client = reader  # only reads: the module's shared database
     term = client.get("/taxonomy_terms?search=asthma").get_json()["contents"][0]
     url = f"/services?taxonomy_term_id={term['id']}"
     assert ids(client.get(url + "&minimal=true").get_json()["contents"]) == ids(client.get(url).get_json()["contents"])
 
 
 @pytest.mark.parametrize("params", ["minimal=true&full=true", "per_page=101", "minimal=true&per_page=10001"])
-def test_minimal_refuses_what_does_not_fit(client, params):
+def test_minimal_refuses_what_does_not_fit(reader, params):
+    client = reader  # only reads: the module's shared database
     assert client.get(f"/services?{params}").status_code == 422
 
 
-def test_search_finds_taxonomies_and_terms_by_their_words(client):
+def test_search_finds_taxonomies_and_terms_by_their_words(reader):
+    client = reader  # only reads: the module's shared database
     assert client.get("/taxonomies?search=child+health+categories").get_json()["total_items"] == 1
     assert client.get("/taxonomies?search=zebra").get_json()["total_items"] == 0
     terms = client.get("/taxonomy_terms?search=housing").get_json()["contents"]
@@ -118,7 +126,8 @@ def test_search_finds_taxonomies_and_terms_by_their_words(client):
     assert client.get("/taxonomy_terms?search=zebra").get_json()["empty"]
 
 
-def test_search_finds_organizations_by_name_or_by_their_services(client):
+def test_search_finds_organizations_by_name_or_by_their_services(reader):
+    client = reader  # only reads: the module's shared database
     both = client.get("/organizations").get_json()["contents"]
     by_name = client.get("/organizations?search=Office+for+Community").get_json()["contents"]
     assert [org["name"] for org in by_name] == ["Connecticut Children's Office for Community Child Health"]
@@ -129,7 +138,8 @@ def test_search_finds_organizations_by_name_or_by_their_services(client):
     assert client.get("/organizations?search=zebra").get_json()["empty"]
 
 
-def test_term_filters_and_across_parameters_and_or_across_repeats(client):
+def test_term_filters_and_across_parameters_and_or_across_repeats(reader):
+    client = reader  # only reads: the module's shared database
     tops = client.get("/taxonomy_terms?top_only=true&per_page=100").get_json()["contents"]
     children = {
         top["id"]: ids(client.get(f"/taxonomy_terms?parent_id={top['id']}&per_page=100").get_json()["contents"])

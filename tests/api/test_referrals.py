@@ -6,8 +6,6 @@ import logging
 import threading
 import uuid
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,81 +13,21 @@ from werkzeug.serving import make_server
 
 from api.extensions import db
 from core import clients, curation, webhooks
-from models import AuditEntry, IdempotencyKey, Referral, utcnow
+from models import AuditEntry, IdempotencyKey, utcnow
 from schemas.inputs import ServiceIn
-
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
-HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]
-HMG_NATIONAL = SERVICES["Help Me Grow National Center"]["id"]
-CHILD_NAME = "Zephyrine"
-FAMILY_NAME = "Quillfeather"
-
-
-def body(**changes) -> dict:
-    base = {
-        "service_id": HMG_CT,
-        "child": {"given_name": CHILD_NAME, "family_name": FAMILY_NAME, "birth_date": "2024-03-02", "town": "Hartford"},
-        "guardian": {
-            "name": "Marisol Quillfeather",
-            "relationship": "mother",
-            "phone": "860-555-0142",
-            "preferred_language": "es",
-            "contact_preference": "text",
-            "may_leave_message": True,
-        },
-        "consent": {
-            "obtained": True,
-            "obtained_by": "Dr. Ana Ruiz",
-            "relationship": "mother",
-            "obtained_at": "2026-11-20T15:00:00Z",
-            "method": "verbal",
-        },
-        "reason": "Not yet talking at 2; parent worried about speech.",
-        "urgency": "routine",
-        "referrer": {"name": "Dr. Ana Ruiz", "organization": "Hartford Pediatrics", "phone": "860-555-0100"},
-    }
-    for key, value in changes.items():
-        base[key] = value
-    return base
-
-
-@pytest.fixture
-def keys(app, referrals_on):
-    """Keys of a partner (sender), the Help Me Grow program (receiver), another partner,
-    and an administrator; Help Me Grow Connecticut takes referrals."""
-    with app.app_context():
-        made = {
-            "sender": clients.create_client(db.session, "Hartford Pediatrics", ["referrals:submit"], []),
-            "receiver": clients.create_client(db.session, "Help Me Grow staff", ["referrals:manage"], ["help-me-grow"]),
-            "stranger": clients.create_client(
-                db.session, "Other agency", ["referrals:submit", "referrals:manage"], ["healthy-homes"]
-            ),
-            "admin": clients.create_client(db.session, "Directory admin", ["directory:write"], []),
-        }
-        db.session.commit()
-        return {name: new.key for name, new in made.items()}
-
-
-def auth(key: str, **headers) -> dict:
-    return {"Authorization": f"Bearer {key}", **headers}
-
-
-def submit(client, keys, idem=None, who="sender", **changes):
-    return client.post(
-        "/referrals", json=body(**changes), headers=auth(keys[who], **{"Idempotency-Key": idem or str(uuid.uuid4())})
-    )
-
-
-def move(client, keys, referral_id, who, status, **extra):
-    headers = auth(keys[who], **extra.pop("headers", {}))
-    return client.post(f"/referrals/{referral_id}/status", json={"status": status, **extra}, headers=headers)
-
-
-def count_referrals(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count(Referral.id)))
-
+from tests.helpers import (
+    CHILD_NAME,
+    FAMILY_NAME,
+    HMG_NATIONAL,
+    SERVICES,
+    auth,
+    body,
+    count_referrals,
+    deliver,
+    move,
+    submit,
+    one_engine,
+)
 
 # ----------------------------------------------------------------------------- submitting
 
@@ -139,6 +77,7 @@ def test_idempotency_key_is_required(app, client, keys):
                        "contact_preference": "text", "may_leave_message": False}}, "guardian"),
     ],
 )
+@one_engine
 def test_invalid_referral_is_a_422_naming_the_field_and_writes_nothing(app, client, keys, change, field):
     response = submit(client, keys, **change)
     assert response.status_code == 422
@@ -304,64 +243,24 @@ def test_every_read_is_audited(app, client, keys):
     assert actions == ["create", "list", "read", "read_events"]
 
 
-def test_cors_on_referrals_only_from_configured_origins(app, keys):
-    app.config["CORS_ORIGINS"]  # configured empty in tests
-    client = app.test_client()
-    response = client.get("/referrals", headers=auth(keys["sender"], Origin="https://evil.example"))
-    assert "Access-Control-Allow-Origin" not in response.headers
-    public = client.get("/services", headers={"Origin": "https://evil.example"})
-    assert public.headers["Access-Control-Allow-Origin"] == "*"
+@one_engine
+@pytest.mark.parametrize(
+    "private, preflight, public",
+    [("/referrals", "/referrals", "/services"), ("/fhir/Task", "/fhir", "/fhir/HealthcareService")],
+    ids=["rest", "fhir"],
+)
+def test_referral_data_goes_only_to_configured_origins_and_the_directory_to_any(client, keys, private, preflight, public):
+    """CORS_ORIGINS is empty in tests: referrals, through REST or as FHIR, go to no other origin
+    and a preflight for them is not allowed; the directory is public to any origin."""
+    evil = {"Origin": "https://evil.example"}
+    listed = client.get(private, headers=auth(keys["sender"], **evil))
+    assert listed.status_code == 200 and "Access-Control-Allow-Origin" not in listed.headers
+    asked = client.options(preflight, headers={**evil, "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in asked.headers
+    assert client.get(public, headers=evil).headers["Access-Control-Allow-Origin"] == "*"
 
 
 # ----------------------------------------------------------------------------- webhooks
-
-
-class Receiver:
-    """A real HTTP receiver on loopback that records what it is sent; it can be 'down'."""
-
-    def __init__(self):
-        self.received: list[tuple[dict, dict]] = []
-        self.down = False
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers["Content-Length"])
-                raw = self.rfile.read(length)
-                if outer.down:
-                    self.send_response(503)
-                else:
-                    outer.received.append(({k.lower(): v for k, v in self.headers.items()}, raw))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
-def allow_loopback(app) -> None:
-    """These tests' receivers listen on 127.0.0.1 over http: allow both (refused by default)."""
-    app.config.update(WEBHOOK_ALLOW_PRIVATE_NETWORKS=True, WEBHOOK_ALLOW_HTTP=True)
-
-
-@pytest.fixture
-def receiver(app):
-    allow_loopback(app)
-    r = Receiver()
-    yield r
-    r.close()
-
-
-def deliver(app, now=None) -> int:
-    with app.app_context():
-        return webhooks.deliver_due(db.session, now=now, policy=webhooks.Policy.from_config(app.config))
 
 
 def test_signed_id_only_webhooks_reach_a_real_receiver(app, client, keys, receiver):

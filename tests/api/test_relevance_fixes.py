@@ -21,6 +21,12 @@ EDUCATION = "Home hazard education"
 ADVOCACY = "Join the Connecticut Children's Advocacy Network"
 
 
+@pytest.fixture
+def client(reader):
+    """Every test here only reads: they share one seeded database per engine."""
+    return reader
+
+
 def search(client, query: str, **params) -> dict:
     response = client.get("/services", query_string={"search": query, "per_page": 100, **params})
     assert response.status_code == 200, response.get_json()

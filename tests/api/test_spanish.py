@@ -11,6 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SPANISH = json.loads((ROOT / "tests" / "relevance_queries_es.json").read_text(encoding="utf-8"))
 
 
+@pytest.fixture
+def client(reader):
+    """Every test here only reads: they share one seeded database per engine."""
+    return reader
+
+
 def top3(client, query: str) -> tuple[list[str], list[str]]:
     response = client.get("/services", query_string={"search": query, "per_page": 3})
     assert response.status_code == 200, response.get_json()

@@ -27,7 +27,7 @@ from api.extensions import db
 from core import webhooks
 from core.errors import InvalidData
 from models import ApiClient, WebhookDelivery, utcnow
-from tests.api.test_referrals import allow_loopback, auth, keys, submit  # noqa: F401 (keys is a fixture)
+from tests.helpers import allow_loopback, auth, submit
 
 # Never connected to: a public address that the test resolvers answer at registration.
 PUBLIC = "93.184.215.14"

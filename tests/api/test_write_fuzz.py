@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from api.extensions import db
-from tests.api.test_fhir import FHIR_JSON, bundle_for
-from tests.api.test_referrals import auth, body, keys, submit  # noqa: F401  (keys is a fixture)
+from tests.helpers import FHIR_JSON, bundle_for
+from tests.helpers import auth, body, submit
 
 EXAMPLES = 40
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from models import Referral
-from tests.api.test_referrals import auth, body
+from tests.helpers import auth, body
 from tests.conftest import IN_CI, PG_URL
 from tests.faults.conftest import (
     Gunicorn, Receiver, WebhookWorker, call, database_session, free_port, make_keys, wait_until)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core import webhooks
 from models import ReferralEvent
 from models.vocab import WEBHOOK_EVENTS
-from tests.api.test_referrals import auth, body, move
+from tests.helpers import auth, body, move
 from tests.faults.conftest import Receiver, database_session, free_port, make_keys, WebhookWorker, wait_until
 
 REFERRALS = 4

@@ -11,7 +11,7 @@ import uuid
 from sqlalchemy import select
 
 from models import IdempotencyKey, Referral
-from tests.api.test_referrals import auth, body
+from tests.helpers import auth, body
 from tests.faults.conftest import Gunicorn, call, database_session, make_keys
 
 CLIENTS = 8
