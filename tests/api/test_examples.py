@@ -50,7 +50,7 @@ def test_each_documented_example_is_accepted(app, client, referrals_on, monkeypa
         db.session.commit()
         keys = {name: new.key for name, new in made.items()}
     # The example receiver's name, resolved as DNS would (the tests use no network).
-    monkeypatch.setattr(webhooks, "system_resolve", lambda host, port: ["93.184.215.14"])
+    monkeypatch.setattr(webhooks.addresses, "system_resolve", lambda host, port: ["93.184.215.14"])
     document = client.get("/openapi.json").get_json()
     referral_id = None
     for method, path in ORDER:
