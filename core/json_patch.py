@@ -168,8 +168,10 @@ def apply_patch(document, operations, may_change: Callable[[list[str]], bool] = 
                 _remove(result, path, pointer)
             result = _add(result, path, copy.deepcopy(operation["value"]), pointer)
         elif op == "move":
+            assert source is not None  # check() reads `from` for every move and copy
             value = _remove(result, source, operation["from"])
             result = _add(result, path, value, pointer)
         elif op == "copy":
+            assert source is not None
             result = _add(result, path, copy.deepcopy(_get(result, source, operation["from"])), pointer)
     return result

@@ -11,11 +11,12 @@ from __future__ import annotations
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Protocol, Sequence, TypeVar
 
 from sqlalchemy import Engine, Float, Integer, Select, Uuid, cast, delete, false, func, insert, literal, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.types import TypeEngine
 
 from core import geo, tags
 from core.text import ParsedQuery, allowed_typos, deletions, edit_distance, index_words, normalise, parse  # noqa: F401
@@ -88,7 +89,23 @@ def search_fields(
     }
 
 
-def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TaxonomyTerm | None]) -> list[str]:
+class Term(Protocol):
+    """What the category walk reads of a term: a TaxonomyTerm, or a row of one (_TermRow)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def taxonomy_id(self) -> uuid.UUID | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parent_id(self) -> uuid.UUID | None: ...
+
+
+TermT = TypeVar("TermT", bound=Term)
+
+
+def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], Term | None]) -> list[str]:
     """The names of the categories `term_ids` and of every category above them, each once.
 
     `term` looks a term up by id (anything with `id`, `name` and `parent_id`): the session for
@@ -98,9 +115,9 @@ def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], Ta
     return [current.name for current in ancestry(term_ids, term)]
 
 
-def ancestry(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TaxonomyTerm | None]) -> list[TaxonomyTerm]:
+def ancestry(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TermT | None]) -> list[TermT]:
     """The terms `term_ids` and every term above them, each once, in walking order."""
-    found: list[TaxonomyTerm] = []
+    found: list[TermT] = []
     seen: set[uuid.UUID] = set()
     for term_id in term_ids:
         current = term(term_id)
@@ -116,7 +133,7 @@ def tag_text(
     status: str,
     organization_id: uuid.UUID,
     program_id: uuid.UUID | None,
-    terms: Iterable[TaxonomyTerm],
+    terms: Iterable[Term],
     areas: Iterable[tuple[bool, Iterable[str]]],
     language_codes: Iterable[str | None],
 ) -> str:
@@ -202,17 +219,17 @@ def _index_batch(session: Session, ids: list[uuid.UUID]) -> int:
     ).all()
     towns: dict[uuid.UUID, list[str]] = {area.id: [] for area in area_rows}
     if area_rows:
-        for row in session.execute(
+        for town_row in session.execute(
             select(ServiceAreaTown.service_area_id, ServiceAreaTown.town).where(
                 ServiceAreaTown.service_area_id.in_(list(towns))
             )
         ):
-            towns[row.service_area_id].append(row.town)
+            towns[town_row.service_area_id].append(town_row.town)
     for area in area_rows:
         areas[area.service_id].append(area)
     languages: dict[uuid.UUID, list[str | None]] = {service_id: [] for service_id in ids}
-    for row in session.execute(select(Language.service_id, Language.code).where(Language.service_id.in_(ids))):
-        languages[row.service_id].append(row.code)
+    for language_row in session.execute(select(Language.service_id, Language.code).where(Language.service_id.in_(ids))):
+        languages[language_row.service_id].append(language_row.code)
     places = session.execute(
         select(ServiceAtLocation.service_id, ServiceAtLocation.location_id).where(ServiceAtLocation.service_id.in_(ids))
     ).all()
@@ -400,8 +417,7 @@ _rum_by_engine: "weakref.WeakKeyDictionary[Engine, bool]" = weakref.WeakKeyDicti
 def ranks_in_index(session: Session) -> bool:
     """Whether this PostgreSQL database has the RUM ranking index (looked up once per engine;
     without it, matches are ranked with ts_rank over the GIN index's matches)."""
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
+    engine = session.get_bind().engine  # a Connection's engine; an Engine's is itself
     if engine not in _rum_by_engine:
         found = session.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :name"), {"name": RUM_INDEX}).first()
         _rum_by_engine[engine] = found is not None
@@ -419,7 +435,7 @@ def hits(session: Session, criteria: Criteria):
     `tiebreak` orders equal scores as `top_hits` does (the index row on SQLite, the service id
     on PostgreSQL), so a list streamed whole comes in the order of its pages."""
     engine = dialect(session)
-    columns = {"service_id": Uuid(), "score": Float(), "tiebreak": Uuid() if engine == "postgresql" else Integer()}
+    columns: dict[str, TypeEngine] = {"service_id": Uuid(), "score": Float(), "tiebreak": Uuid() if engine == "postgresql" else Integer()}
     if criteria.impossible:
         # A typed NULL: PostgreSQL would read an untyped one as text, which a Float column rejects.
         return select(
