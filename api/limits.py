@@ -19,6 +19,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
+from functools import partial
 
 from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, request
@@ -237,6 +238,12 @@ FHIR_PREFIX = "/fhir"
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 
 
+def _add_response(responses: dict, code: int, doc: dict) -> None:
+    """Document `code` in an operation's `responses`, unless it documents it already."""
+    if code not in responses and str(code) not in responses:
+        responses[str(code)] = doc
+
+
 class LimitsDocPlugin(BasePlugin):
     """Documents the refusals of this module, and the failures any operation can answer, on
     every operation of the OpenAPI document; and gives every error answer its body: the JSON
@@ -261,14 +268,11 @@ class LimitsDocPlugin(BasePlugin):
         return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
     def operation_helper(self, path=None, operations=None, **kwargs):
-        for method, operation in (operations or {}).items():
+        for operation in (operations or {}).values():
             if not isinstance(operation, dict):
                 continue
             responses = operation.setdefault("responses", {})
-
-            def add(code: int, doc: dict) -> None:
-                if code not in responses and str(code) not in responses:
-                    responses[str(code)] = doc
+            add = partial(_add_response, responses)
 
             add(414, {"description": "The query string is longer than MAX_QUERY_BYTES."})
             if path not in PROBES:

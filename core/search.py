@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple, Protocol, Sequence, TypeVar
 
-from sqlalchemy import Engine, Float, Integer, Select, Uuid, cast, delete, false, func, insert, literal, null, select, text
+from sqlalchemy import Engine, Float, Integer, Select, Uuid, cast, delete, false, func, insert, null, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.types import TypeEngine

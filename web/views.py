@@ -17,8 +17,8 @@ from api.limits import address_key
 from api.referrals import IDEMPOTENCY_KEY
 from api.services import query_from
 from core import advisories, directory, referrals, staff
-from core.errors import DomainError, InvalidData, NotFound, PreconditionFailed
-from models import Referral, Service, StaffUser, utcnow
+from core.errors import DomainError, NotFound, PreconditionFailed
+from models import Service, StaffUser, utcnow
 from models.vocab import (
     CONSENT_METHODS,
     CONTACT_PREFERENCES,
