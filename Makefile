@@ -2,21 +2,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# Pins: requirements.txt (runtime) and requirements-dev.txt (tests, lint), compiled by
+# `make lock` from the direct dependencies in requirements.in and requirements-dev.in.
+REQUIREMENTS := requirements.txt requirements-dev.txt
+STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | sha1sum | cut -c1-12)
 PORT ?= 5000
 HOST ?= 127.0.0.1
 export FLASK_APP := wsgi
 
-.PHONY: install local-key db run serve test openapi clean pg-rum translations browser
+.PHONY: install lock lint local-key db run serve test openapi clean pg-rum translations browser
 
-$(STAMP): requirements.txt
+$(STAMP): $(REQUIREMENTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP)  ## the virtualenv in .venv with every pinned package, runtime and development
+
+# After editing requirements.in or requirements-dev.in: pin what changed (pip-compile keeps
+# every other pin as it is; `make lock PIP_COMPILE_ARGS=--upgrade` moves them all), then
+# `make install`. The options of pip-compile are in pyproject.toml ([tool.pip-tools]).
+lock: install  ## compile requirements.in and requirements-dev.in into the pinned .txt files
+	$(BIN)/pip-compile $(PIP_COMPILE_ARGS) --output-file requirements.txt requirements.in
+	$(BIN)/pip-compile $(PIP_COMPILE_ARGS) --output-file requirements-dev.txt requirements-dev.in
+
+# Every check runs even when one before it fails, so one run reports all of them.
+lint: install  ## ruff check, ruff format --check and mypy (settings in pyproject.toml)
+	@status=0; \
+	echo "ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
+	echo "mypy"; $(BIN)/mypy || status=1; \
+	exit $$status
 
 # Without DATA_ENCRYPTION_KEY, `make db` / `make run` use a local key kept in instance/ (made once,
 # mode 0600, and said so); production sets DATA_ENCRYPTION_KEY and the app refuses to start without it.
@@ -72,7 +90,7 @@ browser:  ## chromium and axe-core for the browser tests
 # database (`reader`). The fault tests restart PostgreSQL and kill servers, so they run after
 # it, alone. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= auto
-test: install pg-rum browser  ## the whole suite, on SQLite and on PostgreSQL (in parallel, then the fault tests alone)
+test: install lint pg-rum browser  ## lint, then the whole suite, on SQLite and on PostgreSQL (in parallel, then the fault tests alone)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/faults $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
@@ -80,7 +98,7 @@ openapi: install local-key  ## regenerate openapi.yaml from the code
 	$(WITH_KEY) $(BIN)/flask openapi write --format=yaml openapi.yaml
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: bench
 bench: install  ## search benchmark (bench/README.md); e.g. BENCH_ARGS="--engine sqlite --services 2000 --duration 3"

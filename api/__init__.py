@@ -65,7 +65,6 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT_PATH / "instance"))
     app.config.from_object(config() if isinstance(config, type) else config)
     configure_logging(app.config["LOG_LEVEL"])
-    app.json.sort_keys = False
     configure_encryption(app)
     create_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
 
@@ -140,6 +139,6 @@ def create_app(config: type[Config] | Config = Config) -> Flask:
     init_request_guards(app)  # Host, and text of the URL: before limits and caches
     register_request_context(app)
     init_limits_and_headers(app)
-    init_body_guard(app)  # the strict JSON reader
+    init_body_guard(app)  # the strict JSON reader (and writer of unsorted members)
     init_caching(app)
     return app

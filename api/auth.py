@@ -7,11 +7,11 @@ from functools import wraps
 from flask import g, request
 from flask_smorest import Blueprint, abort
 
-from api.extensions import db
+from api.common import session
 from core.clients import authenticate
 from models import ApiClient
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def bearer_client() -> ApiClient | None:
@@ -19,7 +19,7 @@ def bearer_client() -> ApiClient | None:
     (the rate limiter and the view both ask)."""
     if "bearer_client" not in g:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        g.bearer_client = authenticate(db.session, key.strip()) if scheme.lower() == "bearer" and key.strip() else None
+        g.bearer_client = authenticate(session(), key.strip()) if scheme.lower() == "bearer" and key.strip() else None
     return g.bearer_client
 
 
@@ -27,6 +27,7 @@ def current_client() -> ApiClient:
     client = bearer_client()
     if client is None:
         abort(401, message="A valid API key is required: Authorization: Bearer KEY.", headers={"WWW-Authenticate": "Bearer"})
+    assert client is not None  # abort raised (flask_smorest does not type it as NoReturn)
     return client
 
 
@@ -47,9 +48,9 @@ def require(*scopes: str):
             g.client = client
             return view(*args, **kwargs)
 
-        wrapper = Blueprint.doc(security=BEARER)(wrapper)
-        wrapper.occh_scopes = scopes
-        return wrapper
+        documented_view = Blueprint.doc(security=BEARER)(wrapper)
+        documented_view.occh_scopes = scopes
+        return documented_view
 
     return decorator
 

@@ -34,6 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlencode
 
 from apispec import BasePlugin
@@ -145,7 +146,8 @@ class RedisResultCache:
         if not self._available():
             return None
         try:
-            data = self.redis.get(self.prefix + key)
+            # Bytes: the client is made without decode_responses (redis-py types it bytes | str).
+            data = cast(bytes | None, self.redis.get(self.prefix + key))
         except self.error as exc:
             self._failed(exc)
             return None

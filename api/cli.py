@@ -11,8 +11,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
-from api.extensions import db
+from api.common import session
 from core import clients, context, curation, hsds, privacy, webhooks
 from core.errors import DomainError
 from models import crypto
@@ -43,7 +44,7 @@ class Commands(AppGroup):
             return super().invoke(ctx)
 
 
-def load_directory(session, seed_dir: Path) -> dict[str, int]:
+def load_directory(session: Session, seed_dir: Path) -> dict[str, int]:
     """Validate and upsert the seed files in `seed_dir`; the caller commits."""
 
     def read(name: str, key: str, schema) -> list[dict]:
@@ -118,11 +119,11 @@ def create_client_command(name: str, scopes: str, programs: tuple[str, ...], ema
     """Create a client; its secret key is printed once, on the last line."""
     try:
         new = clients.create_client(
-            db.session, name, [s.strip() for s in scopes.split(",") if s.strip()], list(programs), email=email
+            session(), name, [s.strip() for s in scopes.split(",") if s.strip()], list(programs), email=email
         )
-        db.session.commit()
+        session().commit()
     except DomainError as exc:
-        db.session.rollback()
+        session().rollback()
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created client {new.client.id} ({new.client.name}) with scopes {new.client.scopes}.")
     click.echo("The key is shown only now; store it safely:")
@@ -134,9 +135,9 @@ def create_client_command(name: str, scopes: str, programs: tuple[str, ...], ema
 def revoke_client_command(client_id) -> None:
     """Revoke a client's key at once; its pending webhook deliveries are cancelled."""
     try:
-        client = clients.revoke_client(db.session, client_id)
-        cancelled = webhooks.cancel_for_client(db.session, client.id)
-        db.session.commit()
+        client = clients.revoke_client(session(), client_id)
+        cancelled = webhooks.cancel_for_client(session(), client.id)
+        session().commit()
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Revoked {client.id} ({client.name}).")
@@ -147,7 +148,7 @@ def revoke_client_command(client_id) -> None:
 @clients_cli.command("list")
 def list_clients_command() -> None:
     """List clients: id, name, scopes, programs, status (never keys)."""
-    for client in clients.list_clients(db.session):
+    for client in clients.list_clients(session()):
         state = "revoked" if client.revoked_at else "active"
         programs = ",".join(sorted(str(p) for p in client.program_ids)) or "-"
         click.echo(f"{client.id}  {state:7}  {client.scopes:40}  {programs}  {client.name}")
@@ -160,7 +161,7 @@ def run_webhooks_command(once: bool) -> None:
 
     Different webhooks are served concurrently (WEBHOOK_POOL_SIZE threads); each attempt
     has one deadline (WEBHOOK_TIMEOUT_S)."""
-    attempted = webhooks.run(lambda: db.session, once=once, policy=webhooks.Policy.from_config(current_app.config))
+    attempted = webhooks.run(lambda: session(), once=once, policy=webhooks.Policy.from_config(current_app.config))
     click.echo(f"Attempted {attempted} deliveries.")
 
 
@@ -174,17 +175,17 @@ def import_hsds_command(path: Path, skip_invalid: bool) -> None:
     `FILE line N field F: reason`. Without --skip-invalid any fault means nothing is written
     and the exit status is 1."""
     try:
-        report = hsds.import_path(db.session, path, strict=not skip_invalid)
+        report = hsds.import_path(session(), path, strict=not skip_invalid)
     except DomainError as exc:
-        db.session.rollback()
+        session().rollback()
         raise click.ClickException(exc.message) from exc
     except Exception:
-        db.session.rollback()
+        session().rollback()
         raise
     if report.written:
-        db.session.commit()
+        session().commit()
     else:
-        db.session.rollback()
+        session().rollback()
     for line in report.lines():
         click.echo(line)
     if not report.written:
@@ -195,7 +196,7 @@ def import_hsds_command(path: Path, skip_invalid: bool) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def export_hsds_command(folder: Path) -> None:
     """Write the whole directory as an HSDS 3.0 tabular data package (datapackage.json and CSV files)."""
-    counts = hsds.export_package(db.session, folder)
+    counts = hsds.export_package(session(), folder)
     click.echo(f"Exported to {folder}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
 
 
@@ -211,7 +212,7 @@ def stale_command(days: int) -> None:
     from core import editing
     from models import utcnow
 
-    found = editing.stale_services(db.session, utcnow().date() - timedelta(days=days))
+    found = editing.stale_services(session(), utcnow().date() - timedelta(days=days))
     for service in found:
         click.echo(f"{service.id}  {service.assured_date.isoformat() if service.assured_date else 'never':10}  {service.name}")
     click.echo(f"{len(found)} services not verified in {days} days.")
@@ -230,10 +231,10 @@ def erase_referral_command(referral_id) -> None:
     `referral.erased` event and notifies webhook subscribers."""
     context.set_cli()
     try:
-        referral = privacy.erase_referral(db.session, referral_id)
-        db.session.commit()
+        referral = privacy.erase_referral(session(), referral_id)
+        session().commit()
     except DomainError as exc:
-        db.session.rollback()
+        session().rollback()
         raise click.ClickException(exc.message) from exc
     click.echo(f"Erased referral {referral.id}.")
 
@@ -244,9 +245,9 @@ def purge_referrals_command() -> None:
     changed more than REFERRAL_RETENTION_DAYS days ago."""
     context.set_cli()
     try:
-        erased = privacy.purge(db.session, current_app.config["REFERRAL_RETENTION_DAYS"])
+        erased = privacy.purge(session(), current_app.config["REFERRAL_RETENTION_DAYS"])
     except DomainError as exc:
-        db.session.rollback()
+        session().rollback()
         raise click.ClickException(exc.message) from exc
     click.echo(f"Erased {len(erased)} closed referrals older than {current_app.config['REFERRAL_RETENTION_DAYS']} days.")
 
@@ -257,7 +258,7 @@ def rotate_keys_command() -> None:
 
     Keep the old key in DATA_ENCRYPTION_KEYS until this has run."""
     context.set_cli()
-    counts = privacy.rotate_keys(db.session)
+    counts = privacy.rotate_keys(session())
     click.echo(
         f"Re-encrypted under key {crypto.current_key_id()}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
     )
@@ -277,9 +278,9 @@ def register_commands(app: Flask) -> None:
         """Load the seed directory (idempotent: running it twice changes nothing)."""
         try:
             with migrated():
-                counts = load_directory(db.session, seed_dir)
-                db.session.commit()
+                counts = load_directory(session(), seed_dir)
+                session().commit()
         except Exception:
-            db.session.rollback()
+            session().rollback()
             raise
         click.echo("Seeded " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")

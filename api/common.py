@@ -5,13 +5,16 @@ from collections.abc import Iterable
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 from marshmallow import RAISE, Schema
+from sqlalchemy.orm import Session
 
 from api.extensions import db
 from core.paging import Page
 
 
-def session():
-    return db.session
+def session() -> Session:
+    """The Session of the current app context (db.session is a scoped proxy that hands every
+    call to this same Session; core's functions take the Session itself)."""
+    return db.session()
 
 
 def count_limit() -> int:

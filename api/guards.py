@@ -114,7 +114,10 @@ def strict_loads(data: str | bytes | bytearray):
 
 
 class StrictJSONProvider(DefaultJSONProvider):
-    """Flask's JSON provider, reading with strict_loads (request.get_json uses it)."""
+    """Flask's JSON provider, reading with strict_loads (request.get_json uses it) and writing
+    members in the order the schemas give them, not sorted."""
+
+    sort_keys = False
 
     def loads(self, s, **kwargs):
         return strict_loads(s)
@@ -185,7 +188,5 @@ def init_request_guards(app: Flask) -> None:
 
 def init_body_guard(app: Flask) -> None:
     """Call after init_limits_and_headers: an oversized or non-JSON body is refused there first."""
-    provider = StrictJSONProvider(app)
-    provider.sort_keys = app.json.sort_keys
-    app.json = provider
+    app.json = StrictJSONProvider(app)
     app.before_request(check_json_body)

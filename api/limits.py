@@ -18,6 +18,8 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Callable
+from functools import partial
 
 from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, request
@@ -103,7 +105,8 @@ def hide_dev_server_banner() -> None:
     (gunicorn sends `Server: gunicorn`, with no version.)"""
     from werkzeug.serving import WSGIRequestHandler
 
-    WSGIRequestHandler.version_string = lambda self: "occh"
+    # A deliberate patch of the development server's class (mypy refuses assigning to a method).
+    WSGIRequestHandler.version_string = lambda self: "occh"  # type: ignore[method-assign]
 
 
 # Rate limits ------------------------------------------------------------------------------
@@ -199,10 +202,13 @@ def init_rate_limits(app: Flask) -> Limiter | None:
     config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1} if config["REDIS_URL"] else {})
     config["RATELIMIT_SWALLOW_ERRORS"] = True
     config["RATELIMIT_HEADERS_ENABLED"] = False  # Retry-After on 429s only, set by on_breach
+    budgets: list[str | Callable[[], str] | ApplicationLimit] = [*rate_limits()]
     limiter = Limiter(
         address_key,
-        application_limits=rate_limits(),
-        in_memory_fallback=rate_limits(),
+        application_limits=budgets,
+        # Flask-Limiter 4.1 annotates this list[str], but Limiter.__init__ keeps each Limit it is
+        # given as it is (isinstance(limit, Limit)): the fallback is the same two budgets.
+        in_memory_fallback=rate_limits(),  # type: ignore[arg-type]
         in_memory_fallback_enabled=True,
         on_breach=on_breach,
         key_prefix=config["RATELIMIT_KEY_PREFIX"],
@@ -220,7 +226,8 @@ def init_limits_and_headers(app: Flask) -> None:
     config["MAX_CONTENT_LENGTH"] = config["MAX_BODY_BYTES"] + 1  # see check_request_limits
     if config["PROXY_HOPS"]:
         hops = config["PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+        # Flask's documented way to put a WSGI middleware in front of the app.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     init_rate_limits(app)  # counted first: refused requests use the budget too
     app.before_request(check_request_limits)
     app.after_request(add_security_headers)
@@ -229,6 +236,12 @@ def init_limits_and_headers(app: Flask) -> None:
 
 FHIR_PREFIX = "/fhir"
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+
+
+def _add_response(responses: dict, code: int, doc: dict) -> None:
+    """Document `code` in an operation's `responses`, unless it documents it already."""
+    if code not in responses and str(code) not in responses:
+        responses[str(code)] = doc
 
 
 class LimitsDocPlugin(BasePlugin):
@@ -255,14 +268,11 @@ class LimitsDocPlugin(BasePlugin):
         return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
     def operation_helper(self, path=None, operations=None, **kwargs):
-        for method, operation in (operations or {}).items():
+        for operation in (operations or {}).values():
             if not isinstance(operation, dict):
                 continue
             responses = operation.setdefault("responses", {})
-
-            def add(code: int, doc: dict) -> None:
-                if code not in responses and str(code) not in responses:
-                    responses[str(code)] = doc
+            add = partial(_add_response, responses)
 
             add(414, {"description": "The query string is longer than MAX_QUERY_BYTES."})
             if path not in PROBES:

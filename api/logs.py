@@ -22,7 +22,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname, "logger": record.name}
         entry.update(getattr(record, "fields", {}) or {"message": record.getMessage()})
-        if record.exc_info:
+        if record.exc_info and record.exc_info[0] is not None:  # (None, None, None) outside an exception
             entry["error_type"] = record.exc_info[0].__name__
         return json.dumps(entry)
 

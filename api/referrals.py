@@ -70,6 +70,7 @@ def if_match_version(version_tag: re.Pattern = REST_VERSION, example: str = '"v3
             message=f"If-Match must be one entity tag, such as {example} (the ETag of your last read), or *.",
             errors={"If-Match": ["Not an entity tag."]},
         )
+    assert tag is not None  # abort raised (flask_smorest does not type it as NoReturn)
     version = version_tag.fullmatch(tag.group(2))
     return int(version.group(1)) if version else -1
 
@@ -134,7 +135,7 @@ class Referrals(MethodView):
         from core import editing
         from models import Service
 
-        capacity = editing.capacity_status(session().get(Service, submitted.referral.service_id))
+        capacity = editing.capacity_status(session().get_one(Service, submitted.referral.service_id))
         if capacity == "waitlist":
             body = response.get_json()
             body["service_capacity"] = "waitlist"

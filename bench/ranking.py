@@ -135,7 +135,7 @@ class TantivyIndex:
 
         self.tantivy = tantivy
         weights = [float(w) for w in search.SQLITE_WEIGHTS.split(",")]
-        self.boosts = dict(zip(self.FIELDS, weights))
+        self.boosts = dict(zip(self.FIELDS, weights, strict=True))
         builder = tantivy.SchemaBuilder()
         for name in self.FIELDS:
             builder.add_text_field(name, stored=False, tokenizer_name="en_stem")
@@ -150,7 +150,7 @@ class TantivyIndex:
         for row in rows:
             doc = tantivy.Document()
             doc.add_integer("rid", row[0])
-            for name, value in zip(self.FIELDS, row[1:]):
+            for name, value in zip(self.FIELDS, row[1:], strict=False):  # row[-1] is tag_text, added below
                 if value:
                     doc.add_text(name, value)
             for tag in (row[-1] or "").split():

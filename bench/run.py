@@ -434,7 +434,7 @@ def run_wrk(base: str, paths: list[str], duration: int, connections: int, thread
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=duration + 60)
     finally:
         os.unlink(paths_file)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    line = next((out for out in proc.stdout.splitlines() if out.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         sys.exit(f"bench/run.py: wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     raw = json.loads(line[len("BENCH_JSON "):])

@@ -237,7 +237,7 @@ class Tally:
 def client_thread(number: int, base: str, key: str, service_id: str, paths: dict[str, list[str]],
                   deadline: float, tally: Tally) -> None:
     rng = random.Random(number)
-    kinds, weights = zip(*MIX.items())
+    kinds, weights = zip(*MIX.items(), strict=True)
     mine: list[str] = []
     auth = {"Authorization": f"Bearer {key}"}
     while time.monotonic() < deadline:
@@ -247,7 +247,7 @@ def client_thread(number: int, base: str, key: str, service_id: str, paths: dict
             kind = "referral_write"
         if kind == "referral_write":
             idem = str(uuid.uuid4())
-            for attempt in range(WRITE_TRIES):
+            for _attempt in range(WRITE_TRIES):
                 started = time.perf_counter()
                 status, answer = request("POST", base + "/referrals", referral_body(service_id, idem),
                                          {**auth, **proxy, "Idempotency-Key": idem})

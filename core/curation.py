@@ -18,6 +18,7 @@ from core.errors import InvalidData
 from models import (
     Address,
     Attribute,
+    Base,
     Contact,
     Language,
     Location,
@@ -48,7 +49,7 @@ def _assign(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-def _upsert(session: Session, model: type, record_id: uuid.UUID, values: dict[str, Any]) -> tuple[Any, bool]:
+def _upsert(session: Session, model: type[Base], record_id: uuid.UUID, values: dict[str, Any]) -> tuple[Any, bool]:
     obj = session.get(model, record_id)
     if obj is None:
         obj = model(id=record_id, **values)
@@ -58,7 +59,7 @@ def _upsert(session: Session, model: type, record_id: uuid.UUID, values: dict[st
 
 
 def _sync_rows(
-    session: Session, model: type, existing: Iterable[Any], wanted: list[dict[str, Any]], fixed: dict[str, Any]
+    session: Session, model: type[Base], existing: Iterable[Any], wanted: list[dict[str, Any]], fixed: dict[str, Any]
 ) -> bool:
     """Make the rows of `model` owned by one parent exactly `wanted` (matched by id)."""
     changed = False
@@ -74,18 +75,18 @@ def _sync_rows(
     return changed
 
 
-def _with_nulls(model: type, values: dict[str, Any]) -> dict[str, Any]:
+def _with_nulls(model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
     """Fill absent optional columns with None, so removing a field from a record clears it."""
     columns = {column.key for column in model.__table__.columns if column.nullable and column.key != "id"}
     return {**{column: None for column in columns}, **values}
 
 
-def _own_fields(model: type, data: dict[str, Any], skip: Iterable[str] = ()) -> dict[str, Any]:
+def _own_fields(model: type[Base], data: dict[str, Any], skip: Iterable[str] = ()) -> dict[str, Any]:
     columns = {column.key for column in model.__table__.columns} - {"id", "last_modified", *skip}
     return {key: data.get(key) for key in columns if key in data or model.__table__.c[key].nullable}
 
 
-def _require(session: Session, model: type, record_id: uuid.UUID | None, field: str, label: str) -> None:
+def _require(session: Session, model: type[Base], record_id: uuid.UUID | None, field: str, label: str) -> None:
     if record_id is not None and session.get(model, record_id) is None:
         raise InvalidData(f"The {label} referred to does not exist.", {field: [f"Unknown {label} id."]})
 
@@ -158,7 +159,8 @@ def save_program(session: Session, data: dict) -> Program:
 
 
 def _terms_by_code(session: Session, codes: list[str]) -> dict[str, TaxonomyTerm]:
-    terms = {term.code: term for term in session.scalars(select(TaxonomyTerm).where(TaxonomyTerm.code.in_(codes)))}
+    found = session.scalars(select(TaxonomyTerm).where(TaxonomyTerm.code.in_(codes)))
+    terms = {term.code: term for term in found if term.code is not None}  # none is: the codes matched
     unknown = sorted(set(codes) - set(terms))
     if unknown:
         raise InvalidData("A category code is not in any taxonomy.", {"categories": ["Unknown category code."]})
@@ -206,7 +208,7 @@ def _sync_contacts(session: Session, service: Service, contacts: list[dict]) -> 
     )
     session.flush()
     for contact_data in contacts:
-        contact = session.get(Contact, contact_data["id"])
+        contact = session.get_one(Contact, contact_data["id"])  # synced and flushed just above
         changed |= _sync_rows(
             session, Phone, contact.phones, contact_data["phones"], {"contact_id": contact.id, "service_id": service.id}
         )
@@ -220,7 +222,7 @@ def _sync_service_areas(session: Session, service: Service, areas: list[dict]) -
     )
     session.flush()
     for area_data in areas:
-        area = session.get(ServiceArea, area_data["id"])
+        area = session.get_one(ServiceArea, area_data["id"])  # synced and flushed just above
         wanted = sorted(set(area_data["towns"]))
         if sorted(town.town for town in area.towns) != wanted:
             area.towns = [ServiceAreaTown(town=town) for town in wanted]

@@ -22,8 +22,9 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import chain
+from typing import cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, select, update
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, insert, inspect, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 
@@ -72,6 +73,7 @@ class VersionReader:
         if connection is None:
             connection = self.direct.raw_connection()
             if self.direct.dialect.name == "postgresql":
+                assert connection.driver_connection is not None  # just opened
                 connection.driver_connection.autocommit = True
             self.local.connection = connection
         return connection
@@ -114,14 +116,16 @@ def bump(session: Session) -> Version:
     version = Version(secrets.token_hex(16), utcnow())
     table = DirectoryVersion.__table__
     values = {"tag": version.tag, "changed_at": version.changed_at}
-    if session.execute(update(table).where(table.c.id == ROW_ID).values(**values)).rowcount == 0:
+    # An UPDATE's result is a CursorResult, which counts the rows (Session.execute is typed Result).
+    updated = cast(CursorResult, session.execute(update(table).where(table.c.id == ROW_ID).values(**values)))
+    if updated.rowcount == 0:
         session.execute(insert(table).values(id=ROW_ID, **values))
     return version
 
 
 def private_tables() -> frozenset[str]:
     """Tables whose writes leave every public directory read unchanged."""
-    names = {mapper.local_table.name for mapper in Base.registry.mappers if mapper.class_.__module__ == "models.referrals"}
+    names = {mapper.class_.__table__.name for mapper in Base.registry.mappers if mapper.class_.__module__ == "models.referrals"}
     # hsds_import_id: the ids an import keeps in a temporary table of its own (core.hsds.ids).
     return frozenset(names | {DirectoryVersion.__tablename__, "hsds_import_id"})
 

@@ -60,9 +60,9 @@ def town_place(town: str) -> Place | None:
     return towns().get((town or "").strip().lower())
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    if None in (lat1, lon1, lat2, lon2):
+def distance_m(lat1: float | None, lon1: float | None, lat2: float | None, lon2: float | None) -> float | None:
+    """Great-circle distance in metres (haversine); None (SQL NULL) when a coordinate is missing."""
+    if lat1 is None or lon1 is None or lat2 is None or lon2 is None:
         return None
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)

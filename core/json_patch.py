@@ -48,7 +48,7 @@ def same(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
@@ -168,8 +168,10 @@ def apply_patch(document, operations, may_change: Callable[[list[str]], bool] = 
                 _remove(result, path, pointer)
             result = _add(result, path, copy.deepcopy(operation["value"]), pointer)
         elif op == "move":
+            assert source is not None  # check() reads `from` for every move and copy
             value = _remove(result, source, operation["from"])
             result = _add(result, path, value, pointer)
         elif op == "copy":
+            assert source is not None
             result = _add(result, path, copy.deepcopy(_get(result, source, operation["from"])), pointer)
     return result

@@ -114,7 +114,8 @@ def rotate_keys(session: Session, batch: int = 200) -> dict[str, int]:
     """Re-encrypt every encrypted value under the current key, committing per batch. Returns
     rows rewritten per table."""
     counts: dict[str, int] = {}
-    for model in (Referral, ReferralEvent, WebhookSubscription):
+    models: tuple[type[Referral | ReferralEvent | WebhookSubscription], ...] = (Referral, ReferralEvent, WebhookSubscription)
+    for model in models:
         columns = [c.key for c in model.__table__.columns if isinstance(c.type, EncryptedText)]
         last = None
         counts[model.__tablename__] = 0
@@ -122,7 +123,7 @@ def rotate_keys(session: Session, batch: int = 200) -> dict[str, int]:
             stmt = select(model).order_by(model.id).limit(batch)
             if last is not None:
                 stmt = stmt.where(model.id > last)
-            rows = list(session.scalars(stmt))
+            rows: list[Referral | ReferralEvent | WebhookSubscription] = list(session.scalars(stmt))
             if not rows:
                 break
             for row in rows:

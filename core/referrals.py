@@ -11,8 +11,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import false, or_, select, update
+from sqlalchemy import CursorResult, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -185,7 +186,7 @@ def submit_referral(session: Session, client: ApiClient, data: dict, idempotency
                 raise Conflict("This Idempotency-Key was used with a different request.")
             _audit(session, client, [existing.referral_id], "replay")
             session.commit()
-            return Submitted(session.get(Referral, existing.referral_id), created=False)
+            return Submitted(session.get_one(Referral, existing.referral_id), created=False)
         try:
             referral = _create(session, client, data)
             session.add(
@@ -311,7 +312,9 @@ def begin_change(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         return
-    if connection.connection.driver_connection.in_transaction:
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None  # the connection was just checked out: it is open
+    if driver_connection.in_transaction:
         session.commit()
         connection = session.connection()
     connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -377,11 +380,15 @@ def move_referral(
     changes = {"status": to_status, "status_reason": reason, "version": read_version + 1, "updated_at": utcnow()}
     if to_status == "completed":
         changes["outcome"] = outcome
-    written = session.execute(
-        update(Referral)
-        .where(Referral.id == referral.id, Referral.version == read_version, Referral.status == from_status)
-        .values(**changes)
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult, which counts the rows (Session.execute is typed Result).
+    written = cast(
+        CursorResult,
+        session.execute(
+            update(Referral)
+            .where(Referral.id == referral.id, Referral.version == read_version, Referral.status == from_status)
+            .values(**changes)
+            .execution_options(synchronize_session=False)
+        ),
     )
     if written.rowcount != 1:
         if expected_version is not None:

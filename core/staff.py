@@ -139,4 +139,4 @@ def authenticate_staff(session: Session, email: str, password: str) -> StaffUser
 
 
 def count_staff(session: Session) -> int:
-    return session.scalar(select(func.count(StaffUser.id)))
+    return session.execute(select(func.count(StaffUser.id))).scalar_one()

@@ -408,7 +408,7 @@ def page_of(
     the list can answer full records (and `facets`, for the service lists that can count them).
     Documentation only: views dump the page themselves (api.common.page_response)."""
     item = AnyOfRecords(item_schema, *full) if full else fields.Nested(item_schema)
-    body = {"contents": fields.List(item, required=True)}
+    body: dict[str, fields.Field] = {"contents": fields.List(item, required=True)}
     if facets:
         body["facets"] = fields.Nested(FacetsSchema, metadata={"description": "Counts, when `facets` was asked for."})
     if guidance:

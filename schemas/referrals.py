@@ -1,7 +1,9 @@
 """Referral requests and responses, webhook registrations. Unknown fields are rejected."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates, validates_schema
 
@@ -17,7 +19,7 @@ from models.vocab import (
 )
 
 PHONE = validate.Regexp(r"^\+?[0-9 ().-]{7,20}$", error="Not a valid phone number.")
-NAME = [validate.Length(min=1, max=100), must_hold_a_letter]
+NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=100), must_hold_a_letter]
 ZIP = validate.Regexp(r"^\d{5}(-\d{4})?$", error="Use a 5-digit ZIP code.")
 MAX_REASON = 2000
 # Consent cannot be obtained in the future: a sender's clock may run this far ahead of ours.

@@ -87,7 +87,10 @@ def must_hold_a_letter(value: str) -> None:
         raise ValidationError("Must hold at least one letter.")
 
 
-class _SafeTextMixin:
+class _SafeTextMixin(fields.String):
+    """Refuses NUL and lone surrogates before the field's own checks (SafeEmail, SafeURL: the
+    Email and URL fields after it in the order of classes)."""
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             check_text(value)

@@ -68,7 +68,7 @@ TOWN_COLUMNS = ["town", "county", "fips", "latitude", "longitude", "zips"]
 def ring_area_centroid(ring):
     """Signed area and centroid of one closed ring (planar, in degrees)."""
     area = cx = cy = 0.0
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1]):
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
         cross = x1 * y2 - x2 * y1
         area += cross
         cx += (x1 + x2) * cross
@@ -100,7 +100,7 @@ def inside(geometry, lon, lat):
     for polygon in polygons(geometry):
         hit = False
         for ring in polygon:
-            for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1]):
+            for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
                 if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
                     hit = not hit
         if hit:

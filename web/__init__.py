@@ -13,8 +13,6 @@ from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from api.extensions import db
-
 LANGUAGES = ("en", "es")
 LANG_COOKIE = "lang"
 # No inline script or style; the form-action and frame rules keep pages from being framed

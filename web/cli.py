@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from api.extensions import db
+from api.common import session
 from core import staff
 from core.errors import DomainError
 
@@ -26,10 +26,10 @@ def create_command(email: str, role: str, program: str | None, password_stdin: b
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = staff.create_staff(db.session, email, password, role, program)
-        db.session.commit()
+        user = staff.create_staff(session(), email, password, role, program)
+        session().commit()
     except DomainError as exc:
-        db.session.rollback()
+        session().rollback()
         raise click.ClickException(exc.message) from exc
     click.echo(f"Created {user.role} {user.email}" + (f" of {user.program.slug}" if user.program else "") + ".")
 
@@ -39,8 +39,8 @@ def create_command(email: str, role: str, program: str | None, password_stdin: b
 def disable_command(email: str) -> None:
     """Disable an account: no more sign-ins, and its open sessions end."""
     try:
-        user = staff.disable_staff(db.session, email)
-        db.session.commit()
+        user = staff.disable_staff(session(), email)
+        session().commit()
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"Disabled {user.email}.")

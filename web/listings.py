@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from api.extensions import db
+from api.common import session
 from api.services import CapacityIn, VerifyIn, dump
 from core import directory, editing
 from core.errors import (
@@ -44,16 +44,16 @@ def listing_services() -> list[Service]:
         if not ids:
             return []
         query = query.where(Service.program_id.in_(ids))
-    return list(db.session.scalars(query))
+    return list(session().scalars(query))
 
 
 def editable(service_id: uuid.UUID) -> Service:
     """The service, when this user may edit it: another program's is 403, none 404."""
     try:
-        editing.editable_service(db.session, g.staff.client, service_id)
+        editing.editable_service(session(), g.staff.client, service_id)
     except Forbidden:
         abort(403)
-    return directory.get_service(db.session, service_id)
+    return directory.get_service(session(), service_id)
 
 
 def record_form(service: Service) -> dict:
@@ -81,7 +81,7 @@ def capacity_form(service: Service) -> dict:
 
 def listing_page(service_id: uuid.UUID, status: int = 200, *, form: dict | None = None, capacity: dict | None = None,
                  errors: dict | None = None, message: str | None = None, section: str | None = None):
-    db.session.rollback()  # nothing of a refused write stays in the session
+    session().rollback()  # nothing of a refused write stays in the session
     service = editable(service_id)
     return page(
         "listing.html",
@@ -97,7 +97,7 @@ def listing_page(service_id: uuid.UUID, status: int = 200, *, form: dict | None 
         text_fields=TEXT_FIELDS,
         long_fields=LONG_FIELDS,
         capacity_statuses=CAPACITY_STATUSES,
-        history=editing.history(db.session, service_id)[:10],
+        history=editing.history(session(), service_id)[:10],
     )
 
 
@@ -120,21 +120,21 @@ def write(service_id: uuid.UUID, action, section: str, form: dict | None = None,
     """Run one core write; on a refusal show the page again with the reason (nothing changed)."""
     try:
         action()
-        db.session.commit()
+        session().commit()
     except (PreconditionFailed, PreconditionRequired):
-        db.session.rollback()
+        session().rollback()
         return listing_page(service_id, 409, message=stale_message(), section=section)
     except Forbidden:
-        db.session.rollback()
+        session().rollback()
         return error_page(403, _("Your account cannot open this page."))
     except NotFound:
         raise
     except ValidationError as exc:
-        db.session.rollback()
+        session().rollback()
         return listing_page(service_id, 422, form=form, capacity=capacity, errors=flatten(exc.messages),
                             message=_("Check the fields marked below."), section=section)
     except DomainError as exc:
-        db.session.rollback()
+        session().rollback()
         return listing_page(service_id, 422, form=form, capacity=capacity, errors=flatten(exc.errors),
                             message=_("Nothing was saved: the listing breaks a rule of the directory."), section=section)
     return None
@@ -173,7 +173,7 @@ def edit_listing(service_id: uuid.UUID):
         return listing_page(service_id, 422, form=form, errors=errors, message=_("Check the fields marked below."), section="edit")
     refused = write(
         service_id,
-        lambda: editing.patch_service(db.session, g.staff.client, service_id, patch, expected_version(), dump),
+        lambda: editing.patch_service(session(), g.staff.client, service_id, patch, expected_version(), dump),
         "edit",
         form=form,
     )
@@ -191,7 +191,7 @@ def verify_listing(service_id: uuid.UUID):
 
     def action():
         data = VerifyIn().load({"note": note} if note else {})
-        editing.verify_service(db.session, g.staff.client, service_id, expected_version(), data.get("note"), dump)
+        editing.verify_service(session(), g.staff.client, service_id, expected_version(), data.get("note"), dump)
 
     refused = write(service_id, action, "verify")
     if refused:
@@ -208,7 +208,7 @@ def capacity_listing(service_id: uuid.UUID):
 
     def action():
         data = CapacityIn().load({key: value for key, value in capacity.items() if value})
-        editing.set_capacity(db.session, g.staff.client, service_id, expected_version(), data, dump)
+        editing.set_capacity(session(), g.staff.client, service_id, expected_version(), data, dump)
 
     refused = write(service_id, action, "capacity", capacity=capacity)
     if refused:
@@ -227,7 +227,7 @@ def referrals_listing(service_id: uuid.UUID):
     on = value == "true"
     refused = write(
         service_id,
-        lambda: editing.patch_service(db.session, g.staff.client, service_id, {"accepts_referrals": on}, expected_version(), dump),
+        lambda: editing.patch_service(session(), g.staff.client, service_id, {"accepts_referrals": on}, expected_version(), dump),
         "referrals",
     )
     if refused:

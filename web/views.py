@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from functools import wraps
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -11,13 +12,13 @@ from flask_login import current_user, login_required, login_user, logout_user
 from marshmallow import ValidationError
 
 from api.common import count_limit
-from api.extensions import db
+from api.common import session as db_session
 from api.limits import address_key
 from api.referrals import IDEMPOTENCY_KEY
 from api.services import query_from
 from core import advisories, directory, referrals, staff
-from core.errors import DomainError, InvalidData, NotFound, PreconditionFailed
-from models import Referral, Service, StaffUser, utcnow
+from core.errors import DomainError, NotFound, PreconditionFailed
+from models import Service, StaffUser, utcnow
 from models.vocab import (
     CONSENT_METHODS,
     CONTACT_PREFERENCES,
@@ -54,7 +55,7 @@ class Staff:
 
 def load_staff(user_id: str):
     try:
-        user = staff.get_active_staff(db.session, uuid.UUID(user_id))
+        user = staff.get_active_staff(db_session(), uuid.UUID(user_id))
     except ValueError:
         return None
     return Staff(user) if user is not None else None
@@ -84,7 +85,7 @@ def role_required(*roles: str):
 @bp.after_request
 def headers(response):
     response.headers["Vary"] = "Accept-Language, Cookie"
-    if getattr(current_app.view_functions.get(request.endpoint), "occh_private", False) or response.status_code >= 400:
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "occh_private", False) or response.status_code >= 400:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
     return response
@@ -167,11 +168,11 @@ def search():
             raise ValidationError({"sort": ["Not offered here."]})
     except ValidationError as exc:
         names = {"search": "q", "accepts_referrals": "accepting"}
-        errors = {names.get(k, k): " ".join(map(str, v)) for k, v in exc.messages.items()}
+        errors = {names.get(k, k): " ".join(map(str, v)) for k, v in exc.normalized_messages().items()}
         return page("search.html", 422, form=form, errors=errors, results=None, facets={})
     results = None
     if request.path.endswith("/search") or any(form[name] for name in SEARCH_PARAMS if name != "page"):
-        results = directory.list_services(db.session, query_from(args), args["page"], args["per_page"], True, False, count_limit())
+        results = directory.list_services(db_session(), query_from(args), args["page"], args["per_page"], True, False, count_limit())
     from flask_babel import get_locale
 
     # Who to call now, above the results, when the words signal an emergency (the API's rule).
@@ -182,7 +183,7 @@ def search():
 
 @bp.get("/services/<uuid:service_id>")
 def service_page(service_id: uuid.UUID):
-    service = directory.get_service(db.session, service_id)
+    service = directory.get_service(db_session(), service_id)
     return page("service.html", service=service)
 
 
@@ -194,7 +195,7 @@ def handout():
         return error_page(422, _("Choose from 1 to 20 services for a handout."))
     for value in dict.fromkeys(values):
         try:
-            services.append(directory.get_service(db.session, uuid.UUID(value)))
+            services.append(directory.get_service(db_session(), uuid.UUID(value)))
         except ValueError:
             return error_page(422, _("A service in this handout is not valid."))
     return page("handout.html", services=services)
@@ -244,11 +245,11 @@ def sign_in():
     if _signin_limited():
         return page("sign_in.html", 429, email=email, error=_("Too many tries. Wait a minute and try again."))
     try:
-        user = staff.authenticate_staff(db.session, email, password)
+        user = staff.authenticate_staff(db_session(), email, password)
     except staff.LockedOut:
-        db.session.commit()
+        db_session().commit()
         return page("sign_in.html", 403, email=email, error=_("This account is locked after too many failed tries. Try again in 15 minutes."))
-    db.session.commit()
+    db_session().commit()
     if user is None:
         return page("sign_in.html", 401, email=email, error=_("The e-mail or the password is wrong."))
     session.clear()  # a new session at sign-in: nothing carried over from before
@@ -324,7 +325,7 @@ def referral_form(service: Service, form: dict, errors: dict, status: int = 200,
 @bp.route("/services/<uuid:service_id>/refer", methods=["GET", "POST"])
 @role_required("coordinator")
 def refer(service_id: uuid.UUID):
-    service = directory.get_service(db.session, service_id)
+    service = directory.get_service(db_session(), service_id)
     if request.method == "GET":
         form = {
             "submission_id": str(uuid.uuid4()),
@@ -340,11 +341,11 @@ def refer(service_id: uuid.UUID):
     form_out = {**form, "submission_id": key}
     try:
         data = ReferralIn().load(referral_data(form, service_id))
-        submitted = referrals.submit_referral(db.session, g.staff.client, data, key)
+        submitted = referrals.submit_referral(db_session(), g.staff.client, data, key)
     except ValidationError as exc:
         return referral_form(service, form_out, flatten(exc.messages), 422, _("Check the fields marked below."))
     except DomainError as exc:
-        db.session.rollback()
+        db_session().rollback()
         return referral_form(service, form_out, flatten(exc.errors), 422, exc.message)
     flash(_("The referral was sent."))
     return redirect(url_for("web.referral_page", referral_id=submitted.referral.id), 303)
@@ -357,8 +358,8 @@ def my_referrals():
         number = max(1, min(int(request.args.get("page", "1")), 100_000))
     except ValueError:
         number = 1
-    result = referrals.list_referrals(db.session, g.staff.client, [], [], None, number, INBOX_PAGE)
-    db.session.commit()  # the audit entries of this read
+    result = referrals.list_referrals(db_session(), g.staff.client, [], [], None, number, INBOX_PAGE)
+    db_session().commit()  # the audit entries of this read
     names = service_names([r.service_id for r in result.contents])
     return page("my_referrals.html", result=result, names=names)
 
@@ -367,7 +368,7 @@ def service_names(ids) -> dict:
     from sqlalchemy import select
 
     ids = set(ids)
-    return {row.id: row.name for row in db.session.execute(select(Service.id, Service.name).where(Service.id.in_(ids)))} if ids else {}
+    return {row.id: row.name for row in db_session().execute(select(Service.id, Service.name).where(Service.id.in_(ids)))} if ids else {}
 
 
 @bp.get("/inbox")
@@ -383,9 +384,9 @@ def inbox():
             return error_page(422, _("Choose a service from the list."))
     groups = []
     for status in statuses:  # new first (oldest waiting first), then accepted, in progress, on hold
-        result = referrals.list_referrals(db.session, g.staff.client, [status], [service_id] if service_id else [], None, 1, INBOX_PAGE)
+        result = referrals.list_referrals(db_session(), g.staff.client, [status], [service_id] if service_id else [], None, 1, INBOX_PAGE)
         groups.append((status, result))
-    db.session.commit()
+    db_session().commit()
     program_services = g.staff.program.services if g.staff.program else []
     names = {s.id: s.name for s in program_services}
     return page(
@@ -402,10 +403,10 @@ def inbox():
 @bp.get("/referrals/<uuid:referral_id>")
 @role_required("coordinator", "program_staff")
 def referral_page(referral_id: uuid.UUID, errors: dict | None = None, message: str | None = None, status: int = 200):
-    referral = referrals.get_referral(db.session, g.staff.client, referral_id)
-    events = referrals.referral_events(db.session, g.staff.client, referral_id)
-    db.session.commit()
-    service = db.session.get(Service, referral.service_id)
+    referral = referrals.get_referral(db_session(), g.staff.client, referral_id)
+    events = referrals.referral_events(db_session(), g.staff.client, referral_id)
+    db_session().commit()
+    service = db_session().get(Service, referral.service_id)
     return page(
         "referral.html",
         status,
@@ -432,18 +433,18 @@ def change_status(referral_id: uuid.UUID):
     try:
         data = StatusChangeIn().load(body)
         referrals.transition_referral(
-            db.session, g.staff.client, referral_id, data["status"], data.get("reason"), data.get("outcome"), version
+            db_session(), g.staff.client, referral_id, data["status"], data.get("reason"), data.get("outcome"), version
         )
-        db.session.commit()
+        db_session().commit()
     except ValidationError as exc:
         return referral_page(referral_id, flatten(exc.messages), _("Check the fields marked below."), 422)
     except PreconditionFailed:
-        db.session.rollback()
+        db_session().rollback()
         return referral_page(referral_id, {}, _("Someone changed this referral while you were reading it. Here it is as it is now; choose again."), 409)
     except NotFound:
         raise
     except DomainError as exc:
-        db.session.rollback()
+        db_session().rollback()
         return referral_page(referral_id, flatten({k: v for k, v in exc.errors.items() if k != "allowed"}), exc.message, 422)
     flash(_("The referral is now: %(status)s.", status=status_label(data["status"])))
     return redirect(url_for("web.referral_page", referral_id=referral_id), 303)
@@ -477,7 +478,8 @@ def status_filter(status: str) -> str:
 @bp.app_template_global()
 def search_url(**changes) -> str:
     """The current search with some parameters changed (None removes one); page back to 1."""
-    params = {name: request.args.get(name) for name in SEARCH_PARAMS if request.args.get(name)}
+    # Any: url_for's keywords include typed ones (_external: bool) that a str would not fit.
+    params: dict[str, Any] = {name: request.args.get(name) for name in SEARCH_PARAMS if request.args.get(name)}
     params.pop("page", None)
     for key, value in changes.items():
         if value is None:
