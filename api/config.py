@@ -78,6 +78,11 @@ class Config:
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
         # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
         self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
+        # Ranking of relevance pages (core.search.RANKERS): "sql" (the database's own full-text
+        # index) or "tantivy" (an in-memory index per process that stops early; core.ranking).
+        self.SEARCH_RANKER = os.environ.get("SEARCH_RANKER", "sql").strip().lower() or "sql"
+        if self.SEARCH_RANKER not in ("sql", "tantivy"):
+            raise ValueError(f"SEARCH_RANKER must be sql or tantivy, not {self.SEARCH_RANKER!r}")
         # Encryption at rest of referrals' personal fields and webhook secrets (models/crypto.py):
         # the current key (base64 of 32 bytes, or `id:key`) and older keys that still decrypt.
         self.DATA_ENCRYPTION_KEY = os.environ.get("DATA_ENCRYPTION_KEY", "").strip()

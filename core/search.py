@@ -442,12 +442,39 @@ def hits(session: Session, criteria: Criteria):
     return stmt.columns(**columns).subquery("hits")
 
 
+# Rankers of relevance pages (the SEARCH_RANKER setting): "sql", the database's own index
+# (FTS5 bm25 on SQLite, RUM or ts_rank on PostgreSQL), or "tantivy", an embedded index that
+# stops early, kept in step with the database by each process (core.ranking).
+RANKERS = ("sql", "tantivy")
+DEFAULT_RANKER = "sql"
+
+
+def ranker_name() -> str:
+    """The SEARCH_RANKER of the running app ("sql" outside an app context)."""
+    from flask import current_app, has_app_context
+
+    return current_app.config.get("SEARCH_RANKER", DEFAULT_RANKER) if has_app_context() else DEFAULT_RANKER
+
+
+def _tantivy(session: Session, criteria: Criteria):
+    """This process's Tantivy index when SEARCH_RANKER=tantivy and the criteria have words."""
+    if criteria.terms and ranker_name() == "tantivy":
+        from core import ranking
+
+        return ranking.ranker(session)
+    return None
+
+
 def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> list[tuple[uuid.UUID, float]]:
     """The best `limit` (service_id, score) after `offset`, best first, for criteria with search
     words. Only the engine's own index is read to rank and cut the page; the page's rows alone
-    are then joined to their service ids."""
+    are then joined to their service ids. With SEARCH_RANKER=tantivy the page is ranked by this
+    process's Tantivy index (core.ranking), caught up with the database first."""
     if criteria.impossible or not criteria.terms:
         raise ValueError("top_hits ranks search words")
+    tantivy = _tantivy(session, criteria)
+    if tantivy is not None:
+        return tantivy.top(session, criteria.terms, criteria.tag_groups, limit, offset)
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         if ranks_in_index(session):
@@ -482,9 +509,14 @@ def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> l
 
 def count_hits(session: Session, criteria: Criteria, up_to: int | None = None) -> int:
     """How many services match `criteria`, counted in the index alone; with `up_to`, the
-    count stops there (the index stops reading matches)."""
+    count stops there (the index stops reading matches). With SEARCH_RANKER=tantivy, a count of
+    search words is Tantivy's (exact: it costs about what ranking the page does)."""
     if criteria.impossible:
         return 0
+    tantivy = _tantivy(session, criteria)
+    if tantivy is not None:
+        found = tantivy.count(session, criteria.terms, criteria.tag_groups)
+        return found if up_to is None else min(found, up_to)
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         sql = f"SELECT 1 FROM service_search{source} WHERE {where}"
