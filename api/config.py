@@ -1,6 +1,7 @@
 """Configuration classes. Every setting comes from an environment variable (see README)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -83,6 +84,8 @@ class Config:
         self.SEARCH_RANKER = os.environ.get("SEARCH_RANKER", "sql").strip().lower() or "sql"
         if self.SEARCH_RANKER not in ("sql", "tantivy"):
             raise ValueError(f"SEARCH_RANKER must be sql or tantivy, not {self.SEARCH_RANKER!r}")
+        if self.SEARCH_RANKER == "tantivy" and importlib.util.find_spec("tantivy") is None:
+            raise ValueError("SEARCH_RANKER=tantivy needs the tantivy package (pip install -r requirements.txt)")
         # Encryption at rest of referrals' personal fields and webhook secrets (models/crypto.py):
         # the current key (base64 of 32 bytes, or `id:key`) and older keys that still decrypt.
         self.DATA_ENCRYPTION_KEY = os.environ.get("DATA_ENCRYPTION_KEY", "").strip()

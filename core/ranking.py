@@ -69,6 +69,8 @@ FIELD_WEIGHTS = {
 STEMMERS = {"sqlite": "porter", "postgresql": "english"}
 # How long a missing change number is looked for again (see the module's docstring).
 GAP_SECONDS = 120.0
+# At most this many missing change numbers are looked for again at a time.
+MAX_GAPS = 10_000
 # Past this many changed services in one catch-up (and a tenth of the index), rebuild instead.
 REBUILD_AFTER = 20_000
 # Services read from the database per batch when the index is built or caught up.
@@ -153,7 +155,7 @@ class TantivyRanker:
             state = self._state
             if state is None:
                 state = self._build(session)
-            elif state.version != version or state.gaps:
+            elif state.version != version:
                 if not self._catch_up(session, state):
                     state = self._build(session)
             state.version = version
@@ -201,21 +203,14 @@ class TantivyRanker:
 
     def _catch_up(self, session: Session, state: _State) -> bool:
         """Apply the changes logged since the last one applied; False when the index must be
-        rebuilt instead (a rebuild marker, a log pruned past it, or too many changes)."""
+        rebuilt instead (a rebuild marker, or too many changes). The log is only pruned behind
+        a rebuild marker (`request_rebuild`), which every process reads as "rebuild"."""
         now = time.monotonic()
         state.gaps = {seq: since for seq, since in state.gaps.items() if now - since < GAP_SECONDS}
         floor = min([state.last_seq, *(seq - 1 for seq in state.gaps)])
         changes = session.execute(
             select(SearchChange.seq, SearchChange.service_id).where(SearchChange.seq > floor).order_by(SearchChange.seq)
         ).all()
-        if state.last_seq and not changes and session.scalar(select(func.max(SearchChange.seq))) is None:
-            return False  # the log was emptied behind us
-        if changes and changes[0].seq > floor + 1 and floor >= state.last_seq:
-            # The log was pruned past what this index has seen, or a gap appeared: rebuild
-            # when the first change still to read is gone.
-            oldest = session.scalar(select(func.min(SearchChange.seq)))
-            if oldest is not None and oldest > state.last_seq + 1 and state.last_seq:
-                return False
         wanted = [c for c in changes if c.seq > state.last_seq or c.seq in state.gaps]
         if any(c.service_id is None for c in wanted):
             return False
@@ -225,7 +220,9 @@ class TantivyRanker:
             top = changes[-1].seq
             if top > state.last_seq:
                 seen = {c.seq for c in changes}
-                state.gaps.update((seq, now) for seq in range(state.last_seq + 1, top) if seq not in seen)
+                missing = [seq for seq in range(state.last_seq + 1, top) if seq not in seen]
+                if len(missing) <= MAX_GAPS:  # more: a large rolled-back load, not commits to wait for
+                    state.gaps.update((seq, now) for seq in missing)
                 state.last_seq = top
         ids = list(dict.fromkeys(c.service_id for c in wanted))
         if not ids:
