@@ -86,6 +86,9 @@ class Config:
             raise ValueError(f"SEARCH_RANKER must be sql or tantivy, not {self.SEARCH_RANKER!r}")
         if self.SEARCH_RANKER == "tantivy" and importlib.util.find_spec("tantivy") is None:
             raise ValueError("SEARCH_RANKER=tantivy needs the tantivy package (pip install -r requirements.txt)")
+        # Where each process keeps its Tantivy index (a folder per process under it); unset: in
+        # memory.
+        self.SEARCH_INDEX_DIR = os.environ.get("SEARCH_INDEX_DIR", "").strip()
         # Encryption at rest of referrals' personal fields and webhook secrets (models/crypto.py):
         # the current key (base64 of 32 bytes, or `id:key`) and older keys that still decrypt.
         self.DATA_ENCRYPTION_KEY = os.environ.get("DATA_ENCRYPTION_KEY", "").strip()

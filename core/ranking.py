@@ -40,9 +40,12 @@ scores nothing. Ties are broken by service id, as on PostgreSQL.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 import uuid
+from pathlib import Path
 import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -75,8 +78,10 @@ MAX_GAPS = 10_000
 REBUILD_AFTER = 20_000
 # Services read from the database per batch when the index is built or caught up.
 BATCH = 2_000
-# Writer memory (bytes) of one indexing thread.
-WRITER_HEAP = 64_000_000
+# Writer memory (bytes) of one indexing thread: while the index is built, and the writer kept
+# for catching up (Tantivy's least).
+BUILD_HEAP = 64_000_000
+WRITER_HEAP = 15_000_000
 # At most this many results beyond the page are read to order a tie at its end by service id.
 TIE_WINDOW = 1_000
 
@@ -135,15 +140,19 @@ class _State:
     gaps: dict[int, float] = field(default_factory=dict)  # seq -> when first missed
     built_at: float = 0.0
     build_seconds: float = 0.0
+    path: Path | None = None  # the index's folder (SEARCH_INDEX_DIR), None in memory
 
 
 class TantivyRanker:
     """The Tantivy index of one database in this process (see the module's docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        """`directory`: where to keep the index's files (a folder per process, under it);
+        None keeps the index in memory."""
         self._lock = threading.RLock()
         self._state: _State | None = None
         self._schema = None
+        self.directory = Path(directory) if directory else None
 
     # ------------------------------------------------------------------ keeping in step
 
@@ -159,16 +168,41 @@ class TantivyRanker:
                 if not self._catch_up(session, state):
                     state = self._build(session)
             state.version = version
-            self._state = state
+            self._replace(state)
             return state
 
     def rebuild(self, session: Session) -> _State:
         """Build the index again from the database (what a rebuild marker asks)."""
         with self._lock:
             version = directory_version.current(session).tag
-            self._state = self._build(session)
+            self._replace(self._build(session))
             self._state.version = version
             return self._state
+
+    def _replace(self, state: _State) -> None:
+        old, self._state = self._state, state
+        if old is not None and old.path is not None and old.path != state.path:
+            shutil.rmtree(old.path, ignore_errors=True)
+
+    def _new_folder(self) -> Path | None:
+        """A new folder of this process under `directory`; folders of processes that are gone
+        are removed."""
+        if self.directory is None:
+            return None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for folder in self.directory.glob("tantivy-*"):
+            try:
+                pid = int(folder.name.split("-")[1])
+                os.kill(pid, 0)
+            except (ValueError, IndexError):
+                continue
+            except ProcessLookupError:
+                shutil.rmtree(folder, ignore_errors=True)
+            except PermissionError:
+                pass
+        folder = self.directory / f"tantivy-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        return folder
 
     def _build(self, session: Session) -> _State:
         tantivy = _tantivy()
@@ -179,8 +213,9 @@ class TantivyRanker:
         # The last change first: rows read after it are at least as new (a change logged after
         # it is applied again at the next catch-up, which is harmless).
         last_seq = session.scalar(select(func.max(SearchChange.seq))) or 0
-        index = tantivy.Index(self._schema)
-        writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
+        path = self._new_folder()
+        index = tantivy.Index(self._schema, path=str(path)) if path else tantivy.Index(self._schema)
+        writer = index.writer(heap_size=BUILD_HEAP, num_threads=1)
         documents = 0
         rows = session.execute(select(*_COLUMNS).execution_options(yield_per=BATCH))
         for row in rows:
@@ -188,10 +223,11 @@ class TantivyRanker:
             documents += 1
         writer.commit()
         writer.wait_merging_threads()
+        del writer
         writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
         index.reload()
         state = _State(index=index, writer=writer, searcher=index.searcher(), stemmer=words, documents=documents,
-                       last_seq=last_seq, built_at=time.monotonic())
+                       last_seq=last_seq, built_at=time.monotonic(), path=path)
         # Changes below last_seq not yet committed when it was read: look for them as gaps.
         window = set(range(max(1, last_seq - 255), last_seq + 1))
         if window:
@@ -303,14 +339,15 @@ _rankers: "weakref.WeakKeyDictionary[Engine, TantivyRanker]" = weakref.WeakKeyDi
 _rankers_lock = threading.Lock()
 
 
-def ranker(session: Session) -> TantivyRanker:
-    """This process's Tantivy index of the session's database (one per SQLAlchemy engine)."""
+def ranker(session: Session, directory: str | None = None) -> TantivyRanker:
+    """This process's Tantivy index of the session's database (one per SQLAlchemy engine),
+    kept under `directory` (SEARCH_INDEX_DIR) or in memory."""
     bind = session.get_bind()
     engine = getattr(bind, "engine", bind)
     with _rankers_lock:
         found = _rankers.get(engine)
         if found is None:
-            found = _rankers[engine] = TantivyRanker()
+            found = _rankers[engine] = TantivyRanker(directory)
         return found
 
 

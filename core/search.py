@@ -459,9 +459,11 @@ def ranker_name() -> str:
 def _tantivy(session: Session, criteria: Criteria):
     """This process's Tantivy index when SEARCH_RANKER=tantivy and the criteria have words."""
     if criteria.terms and ranker_name() == "tantivy":
+        from flask import current_app
+
         from core import ranking
 
-        return ranking.ranker(session)
+        return ranking.ranker(session, current_app.config.get("SEARCH_INDEX_DIR") or None)
     return None
 
 

@@ -177,3 +177,12 @@ def test_a_rebuild_marker_rebuilds_every_process_index(tantivy_app, tantivy_clie
     assert ids(tantivy_client, "asthma")
     with tantivy_app.app_context():
         assert ranking.ranker(db.session)._state is not built
+
+
+def test_the_index_may_be_kept_in_a_folder(tantivy_app, tantivy_client, tmp_path):
+    tantivy_app.config["SEARCH_INDEX_DIR"] = str(tmp_path / "index")
+    assert ids(tantivy_client, "dingo") == []
+    folders = list((tmp_path / "index").glob("tantivy-*"))
+    assert len(folders) == 1 and any(folders[0].iterdir())
+    made = save(tantivy_app, name="Dingo dance class")
+    assert ids(tantivy_client, "dingo") == [made]
