@@ -346,7 +346,10 @@ def stream_services(
 ) -> Iterator[list]:
     """Every service the query matches, in the list's order, in batches of `size` records (the
     shapes of `list_services`) read from one open cursor: memory stays flat however many there are."""
-    for rows in batches(session, _ordered(session, query), size):
+    found, conditions = plan(session, query)
+    ranked = search.every_ranked_hit(session, found) if found is not None and not conditions and query.order == "relevance" else None
+    chunks = (ranked[i : i + size] for i in range(0, len(ranked), size)) if ranked is not None else None
+    for rows in chunks or batches(session, _ordered(session, query), size):
         yield _in_page_order(rows, _service_records(session, [row[0] for row in rows], full, minimal))
 
 

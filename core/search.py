@@ -509,6 +509,17 @@ def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> l
     return [(row.service_id, row.score) for row in rows]
 
 
+def every_ranked_hit(session: Session, criteria: Criteria) -> list[tuple[uuid.UUID, float, None]] | None:
+    """Every (service_id, score, None) matching criteria with search words, in the order of the
+    pages of `top_hits`, when a ranker other than the database ranks them (SEARCH_RANKER=tantivy);
+    None when the database's own order (`hits`) is the pages' order. For a list streamed whole."""
+    tantivy = _tantivy(session, criteria) if not criteria.impossible else None
+    if tantivy is None:
+        return None
+    every = tantivy.count(session, criteria.terms, criteria.tag_groups)
+    return [(service_id, score, None) for service_id, score in tantivy.top(session, criteria.terms, criteria.tag_groups, every, 0)]
+
+
 def count_hits(session: Session, criteria: Criteria, up_to: int | None = None) -> int:
     """How many services match `criteria`, counted in the index alone; with `up_to`, the
     count stops there (the index stops reading matches). With SEARCH_RANKER=tantivy, a count of
