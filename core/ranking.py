@@ -40,6 +40,7 @@ scores nothing. Ties are broken by service id, as on PostgreSQL.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -72,6 +73,9 @@ FIELD_WEIGHTS = {
 STEMMERS = {"sqlite": "porter", "postgresql": "english"}
 # How long a missing change number is looked for again (see the module's docstring).
 GAP_SECONDS = 120.0
+# Directories of more services than this are indexed in a background thread (a first search
+# meanwhile is ranked by the database); smaller ones at the first search (about 4 s per 50,000).
+INLINE_BUILD_LIMIT = 100_000
 # At most this many missing change numbers are looked for again at a time.
 MAX_GAPS = 10_000
 # Past this many changed services in one catch-up (and a tenth of the index), rebuild instead.
@@ -153,23 +157,55 @@ class TantivyRanker:
         self._state: _State | None = None
         self._schema = None
         self.directory = Path(directory) if directory else None
+        self._building = False
 
     # ------------------------------------------------------------------ keeping in step
 
-    def ready(self, session: Session) -> _State:
+    def ready(self, session: Session) -> _State | None:
         """The index, caught up with the database as `session` sees it: built at the first
-        call, then brought up to date whenever the data version has moved."""
+        call, then brought up to date whenever the data version has moved. None while a
+        directory of more than INLINE_BUILD_LIMIT services is being indexed in the background
+        (the caller ranks in the database meanwhile: a first search never waits for a build
+        that would outlast a worker's timeout)."""
         with self._lock:
             version = directory_version.current(session).tag
             state = self._state
             if state is None:
+                if self._building:
+                    return None
+                if (session.scalar(select(func.count()).select_from(ServiceSearch)) or 0) > INLINE_BUILD_LIMIT:
+                    self._build_in_background(session)
+                    return None
                 state = self._build(session)
             elif state.version != version:
                 if not self._catch_up(session, state):
+                    if state.documents > INLINE_BUILD_LIMIT:
+                        self._replace(None)
+                        self._build_in_background(session)
+                        return None
                     state = self._build(session)
             state.version = version
             self._replace(state)
             return state
+
+    def _build_in_background(self, session: Session) -> None:
+        bind = session.get_bind()
+        engine = getattr(bind, "engine", bind)
+        self._building = True
+
+        def build() -> None:
+            try:
+                with Session(engine) as own:
+                    built = self._build(own)
+                with self._lock:
+                    built.version = None  # caught up at the next search
+                    self._replace(built)
+            except Exception:  # the next search tries again; the database ranks meanwhile
+                logging.getLogger(__name__).exception("building the Tantivy index failed")
+            finally:
+                self._building = False
+
+        threading.Thread(target=build, name="tantivy-build", daemon=True).start()
 
     def rebuild(self, session: Session) -> _State:
         """Build the index again from the database (what a rebuild marker asks)."""
@@ -179,9 +215,9 @@ class TantivyRanker:
             self._state.version = version
             return self._state
 
-    def _replace(self, state: _State) -> None:
+    def _replace(self, state: _State | None) -> None:
         old, self._state = self._state, state
-        if old is not None and old.path is not None and old.path != state.path:
+        if old is not None and old.path is not None and (state is None or old.path != state.path):
             shutil.rmtree(old.path, ignore_errors=True)
 
     def _new_folder(self) -> Path | None:
@@ -311,8 +347,11 @@ class TantivyRanker:
         return Query.boolean_query(parts)
 
     def top(self, session: Session, terms: list[str], tag_groups: list[list[str]], limit: int, offset: int):
-        """The best `limit` (service_id, score) after `offset`, best first, ties by service id."""
+        """The best `limit` (service_id, score) after `offset`, best first, ties by service id;
+        None while the index is being built (see `ready`)."""
         state = self.ready(session)
+        if state is None:
+            return None
         searcher, query = state.searcher, self.query(state, terms, tag_groups)
         wanted = limit + offset
         if wanted <= 0:
@@ -329,9 +368,11 @@ class TantivyRanker:
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
         return [(service_id, score) for score, service_id in scored[offset:wanted]]
 
-    def count(self, session: Session, terms: list[str], tag_groups: list[list[str]]) -> int:
-        """How many services match, exactly."""
+    def count(self, session: Session, terms: list[str], tag_groups: list[list[str]]) -> int | None:
+        """How many services match, exactly; None while the index is being built."""
         state = self.ready(session)
+        if state is None:
+            return None
         return state.searcher.search(self.query(state, terms, tag_groups), 1, count=True).count
 
 

@@ -475,8 +475,9 @@ def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> l
     if criteria.impossible or not criteria.terms:
         raise ValueError("top_hits ranks search words")
     tantivy = _tantivy(session, criteria)
-    if tantivy is not None:
-        return tantivy.top(session, criteria.terms, criteria.tag_groups, limit, offset)
+    ranked = tantivy.top(session, criteria.terms, criteria.tag_groups, limit, offset) if tantivy is not None else None
+    if ranked is not None:
+        return ranked
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         if ranks_in_index(session):
@@ -517,7 +518,10 @@ def every_ranked_hit(session: Session, criteria: Criteria) -> list[tuple[uuid.UU
     if tantivy is None:
         return None
     every = tantivy.count(session, criteria.terms, criteria.tag_groups)
-    return [(service_id, score, None) for service_id, score in tantivy.top(session, criteria.terms, criteria.tag_groups, every, 0)]
+    if every is None:  # the index is being built: the database's order, as the pages meanwhile
+        return None
+    ranked = tantivy.top(session, criteria.terms, criteria.tag_groups, every, 0)
+    return None if ranked is None else [(service_id, score, None) for service_id, score in ranked]
 
 
 def count_hits(session: Session, criteria: Criteria, up_to: int | None = None) -> int:
@@ -527,8 +531,8 @@ def count_hits(session: Session, criteria: Criteria, up_to: int | None = None) -
     if criteria.impossible:
         return 0
     tantivy = _tantivy(session, criteria)
-    if tantivy is not None:
-        found = tantivy.count(session, criteria.terms, criteria.tag_groups)
+    found = tantivy.count(session, criteria.terms, criteria.tag_groups) if tantivy is not None else None
+    if found is not None:
         return found if up_to is None else min(found, up_to)
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)

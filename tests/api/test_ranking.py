@@ -186,3 +186,23 @@ def test_the_index_may_be_kept_in_a_folder(tantivy_app, tantivy_client, tmp_path
     assert len(folders) == 1 and any(folders[0].iterdir())
     made = save(tantivy_app, name="Dingo dance class")
     assert ids(tantivy_client, "dingo") == [made]
+
+
+def test_a_large_directory_is_indexed_in_the_background_and_searched_meanwhile(tantivy_app, tantivy_client, monkeypatch):
+    import time
+
+    monkeypatch.setattr(ranking, "INLINE_BUILD_LIMIT", 0)
+    tantivy_app.config["SEARCH_RANKER"] = "sql"
+    expected = ids(tantivy_client, "asthma", 10)
+    tantivy_app.config["SEARCH_RANKER"] = "tantivy"
+    # (per_page 11: not the answer the result cache keeps for the request above)
+    assert set(ids(tantivy_client, "asthma", 11)) == set(expected)  # ranked by the database meanwhile
+    with tantivy_app.app_context():
+        built = ranking.ranker(db.session)
+    deadline = time.monotonic() + 30
+    while built._state is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert built._state is not None
+    made = save(tantivy_app, name="Asthma quokka camp")
+    assert made in ids(tantivy_client, "quokka", 10)
+    assert set(ids(tantivy_client, "asthma", 12)) - {made} <= set(expected)
