@@ -79,9 +79,10 @@ class Config:
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
         # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
         self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
-        # Ranking of relevance pages (core.search.RANKERS): "sql" (the database's own full-text
-        # index) or "tantivy" (an in-memory index per process that stops early; core.ranking).
-        self.SEARCH_RANKER = os.environ.get("SEARCH_RANKER", "sql").strip().lower() or "sql"
+        # Ranking of relevance pages (core.search.RANKERS): "tantivy" (an index per process that
+        # stops early, built from the database and kept in step with it; core.ranking) or "sql"
+        # (the database's own full-text index).
+        self.SEARCH_RANKER = os.environ.get("SEARCH_RANKER", "tantivy").strip().lower() or "tantivy"
         if self.SEARCH_RANKER not in ("sql", "tantivy"):
             raise ValueError(f"SEARCH_RANKER must be sql or tantivy, not {self.SEARCH_RANKER!r}")
         if self.SEARCH_RANKER == "tantivy" and importlib.util.find_spec("tantivy") is None:

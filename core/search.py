@@ -442,9 +442,10 @@ def hits(session: Session, criteria: Criteria):
     return stmt.columns(**columns).subquery("hits")
 
 
-# Rankers of relevance pages (the SEARCH_RANKER setting): "sql", the database's own index
-# (FTS5 bm25 on SQLite, RUM or ts_rank on PostgreSQL), or "tantivy", an embedded index that
-# stops early, kept in step with the database by each process (core.ranking).
+# Rankers of relevance pages (the SEARCH_RANKER setting, "tantivy" unless set): "tantivy", an
+# embedded index that stops early, kept in step with the database by each process
+# (core.ranking), or "sql", the database's own index (FTS5 bm25 on SQLite, RUM or ts_rank on
+# PostgreSQL). Code run outside an app (scripts, bench/) ranks in the database.
 RANKERS = ("sql", "tantivy")
 DEFAULT_RANKER = "sql"
 
