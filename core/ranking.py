@@ -275,7 +275,7 @@ class TantivyRanker:
 
     def _catch_up(self, session: Session, state: _State) -> bool:
         """Apply the changes logged since the last one applied; False when the index must be
-        rebuilt instead (a rebuild marker, or too many changes). The log is only pruned behind
+        rebuilt instead (a rebuild marker, too many changes, or a log that went back). The log is only pruned behind
         a rebuild marker (`request_rebuild`), which every process reads as "rebuild"."""
         now = time.monotonic()
         state.gaps = {seq: since for seq, since in state.gaps.items() if now - since < GAP_SECONDS}
@@ -283,6 +283,10 @@ class TantivyRanker:
         changes = session.execute(
             select(SearchChange.seq, SearchChange.service_id).where(SearchChange.seq > floor).order_by(SearchChange.seq)
         ).all()
+        if not changes or changes[-1].seq < state.last_seq:
+            newest = session.scalar(select(func.max(SearchChange.seq)))
+            if (newest or 0) < state.last_seq:
+                return False  # the log went back (a database restored or made again): rebuild
         wanted = [c for c in changes if c.seq > state.last_seq or c.seq in state.gaps]
         if any(c.service_id is None for c in wanted):
             return False

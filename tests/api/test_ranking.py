@@ -206,3 +206,20 @@ def test_a_large_directory_is_indexed_in_the_background_and_searched_meanwhile(t
     made = save(tantivy_app, name="Asthma quokka camp")
     assert made in ids(tantivy_client, "quokka", 10)
     assert set(ids(tantivy_client, "asthma", 12)) - {made} <= set(expected)
+
+
+def test_a_log_that_went_back_rebuilds_the_index(tantivy_app, tantivy_client):
+    made = save(tantivy_app, name="Tapir tumbling")
+    assert ids(tantivy_client, "tapir") == [made]
+    with tantivy_app.app_context():  # as a database restored from before the log's last change
+        state = ranking.ranker(db.session)._state
+        db.session.execute(SearchChange.__table__.delete())
+        db.session.execute(search.ServiceSearch.__table__.delete().where(search.ServiceSearch.service_id == uuid.UUID(made)))
+        db.session.execute(SearchChange.__table__.delete())
+        from core.directory_version import bump
+
+        bump(db.session)
+        db.session.commit()
+    assert ids(tantivy_client, "tapir") == []
+    with tantivy_app.app_context():
+        assert ranking.ranker(db.session)._state is not state
