@@ -347,7 +347,9 @@ def stream_services(
     """Every service the query matches, in the list's order, in batches of `size` records (the
     shapes of `list_services`) read from one open cursor: memory stays flat however many there are."""
     found, conditions = plan(session, query)
-    ranked = search.every_ranked_hit(session, found) if found is not None and not conditions and query.order == "relevance" else None
+    ranked = None  # the pages' order when a ranker other than the database ranks them (SEARCH_RANKER)
+    if found is not None and not conditions and query.order == "relevance":
+        ranked = search.every_ranked_hit(session, found)
     chunks = (ranked[i : i + size] for i in range(0, len(ranked), size)) if ranked is not None else None
     for rows in chunks or batches(session, _ordered(session, query), size):
         yield _in_page_order(rows, _service_records(session, [row[0] for row in rows], full, minimal))

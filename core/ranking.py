@@ -268,15 +268,17 @@ class TantivyRanker:
         window = set(range(max(1, last_seq - 255), last_seq + 1))
         if window:
             seen = set(session.scalars(select(SearchChange.seq).where(SearchChange.seq >= min(window))))
+            oldest = min(seen, default=last_seq)  # below it the log may have been pruned
             now = time.monotonic()
-            state.gaps = {seq: now for seq in window - seen}
+            state.gaps = {seq: now for seq in window - seen if seq > oldest}
         state.build_seconds = time.perf_counter() - started
         return state
 
     def _catch_up(self, session: Session, state: _State) -> bool:
         """Apply the changes logged since the last one applied; False when the index must be
-        rebuilt instead (a rebuild marker, too many changes, or a log that went back). The log is only pruned behind
-        a rebuild marker (`request_rebuild`), which every process reads as "rebuild"."""
+        rebuilt instead (a rebuild marker, too many changes, or a log that went back). The log
+        is only pruned behind a rebuild marker (`request_rebuild`), which every process reads
+        as "rebuild"."""
         now = time.monotonic()
         state.gaps = {seq: since for seq, since in state.gaps.items() if now - since < GAP_SECONDS}
         floor = min([state.last_seq, *(seq - 1 for seq in state.gaps)])
