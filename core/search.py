@@ -4,7 +4,9 @@ Both engines index the same denormalised text (`service_search`), written in the
 transaction as the service, so a change is searchable as soon as the write returns. Field
 weights: name > category > program > eligibility and service area > description and
 organization. Queries are ORs of plain words (the user's words, synonym expansions and typo
-corrections), ranked by the engine.
+corrections), ranked by the engine, or, for a page ranked by relevance with no row condition,
+by each process's Tantivy index (SEARCH_RANKER=tantivy, the default; core.ranking), which is
+built from `service_search` and kept in step with it through the `search_change` log.
 """
 from __future__ import annotations
 
