@@ -1,5 +1,5 @@
 """Command-line commands: `flask seed`, `flask clients`, `flask webhooks`, `flask hsds`,
-`flask referrals`, `flask keys`."""
+`flask referrals`, `flask keys`, `flask search`."""
 from __future__ import annotations
 
 import json
@@ -264,7 +264,41 @@ def rotate_keys_command() -> None:
     )
 
 
+search_cli = AppGroup("search", help="The search index.")
+
+
+@search_cli.command("reindex")
+def reindex_search_command() -> None:
+    """Rebuild the search index from the directory: every service's search row is written
+    again (the database's full-text index follows), then every process's ranking index
+    (SEARCH_RANKER=tantivy) is told to rebuild at its next search. Safe to run while the API
+    serves; this command builds a ranking index itself to check it and reports its size."""
+    import time
+
+    from sqlalchemy import select
+
+    from core import ranking, search
+    from models import Service
+
+    started = time.perf_counter()
+    try:
+        services = search.reindex(db.session, select(Service.id))
+        ranking.request_rebuild(db.session)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    written = time.perf_counter() - started
+    state = ranking.ranker(db.session).rebuild(db.session)
+    db.session.rollback()
+    click.echo(
+        f"Reindexed {services} services in {written:.1f} s; "
+        f"ranking index of {state.documents} services built in {state.build_seconds:.1f} s."
+    )
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(search_cli)
     app.cli.add_command(directory_cli)
     app.cli.add_command(referrals_cli)
     app.cli.add_command(keys_cli)

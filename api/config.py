@@ -1,6 +1,7 @@
 """Configuration classes. Every setting comes from an environment variable (see README)."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -80,6 +81,17 @@ class Config:
         self.CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "occh")
         # Service lists count matches exactly up to this many (0: always exactly); see core.paging.
         self.EXACT_COUNT_LIMIT = _int("EXACT_COUNT_LIMIT", 10_000)
+        # Ranking of relevance pages (core.search.RANKERS): "tantivy" (an index per process that
+        # stops early, built from the database and kept in step with it; core.ranking) or "sql"
+        # (the database's own full-text index).
+        self.SEARCH_RANKER = os.environ.get("SEARCH_RANKER", "tantivy").strip().lower() or "tantivy"
+        if self.SEARCH_RANKER not in ("sql", "tantivy"):
+            raise ValueError(f"SEARCH_RANKER must be sql or tantivy, not {self.SEARCH_RANKER!r}")
+        if self.SEARCH_RANKER == "tantivy" and importlib.util.find_spec("tantivy") is None:
+            raise ValueError("SEARCH_RANKER=tantivy needs the tantivy package (pip install -r requirements.txt)")
+        # Where each process keeps its Tantivy index (a folder per process under it); unset: in
+        # memory.
+        self.SEARCH_INDEX_DIR = os.environ.get("SEARCH_INDEX_DIR", "").strip()
         # Encryption at rest of referrals' personal fields and webhook secrets (models/crypto.py):
         # the current key (base64 of 32 bytes, or `id:key`) and older keys that still decrypt.
         self.DATA_ENCRYPTION_KEY = os.environ.get("DATA_ENCRYPTION_KEY", "").strip()

@@ -1,7 +1,7 @@
 """Ranking engines at 50,000 services, measured in process (no HTTP, no wrk).
 
     .venv/bin/python bench/ranking.py --sqlite-url sqlite:////tmp/bench.db \
-        --pg-url postgresql://postgres@127.0.0.1:5432/bench_50000 [--repeat 9] [--tantivy]
+        --pg-url postgresql://postgres@127.0.0.1:5432/bench_50000 [--repeat 9] [--tantivy | --rankers]
 
 Databases built by bench/generate.py. For each query of the `selective`, `common` and `phrase`
 classes of bench/run.py (a first page of 20 by relevance, no filter but the default status,
@@ -30,6 +30,13 @@ PostgreSQL
 - `count`: count(*) of the matches (total_items), the planner's choice of index;
 - `count_gin` / `count_rum`: count(*) of the matches through each index (the other one
   dropped inside a transaction that is rolled back).
+
+With --rankers (either engine, or both), the two settings of SEARCH_RANKER as the API runs
+them, through the shipped code: `sql` is core.search.top_hits + count_hits on the database's
+index; `tantivy` is core.ranking (the process's Tantivy index: the data version read, the
+page, ties ordered by service id, and the exact count). Also the index's build time and the
+growth of the process's resident memory while it was built, and how many of the top 20 the
+two rankers share.
 
 Also prints how many of RUM's top 20 are in ts_rank's top 20 (and Tantivy's in bm25's).
 Writes every figure to bench/out/ranking-<time>.json. Run it on a quiet machine.
@@ -304,6 +311,57 @@ def measure_postgresql(url: str, classes: dict, repeat: int) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- SEARCH_RANKER
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure_rankers(url: str, classes: dict, repeat: int) -> dict:
+    """SEARCH_RANKER=sql against SEARCH_RANKER=tantivy, as core.search dispatches them."""
+    from core import ranking
+
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", prepare_sqlite_connection)
+    out: dict = {"engine": f"{engine.dialect.name} rankers", "queries": {}}
+    with Session(engine) as session:
+        tantivy = ranking.TantivyRanker()
+        before = _rss_mib()
+        state = tantivy.ready(session)
+        out["tantivy_build_s"] = round(state.build_seconds, 2)
+        out["tantivy_documents"] = state.documents
+        out["tantivy_rss_growth_mib"] = round(_rss_mib() - before, 1)
+        print(f"{engine.dialect.name}: tantivy index of {state.documents} services built in "
+              f"{state.build_seconds:.1f} s, resident memory +{out['tantivy_rss_growth_mib']} MiB", flush=True)
+        for cls, words_list in classes.items():
+            for words in words_list:
+                found = criteria_for(session, words)
+                ways = {
+                    "sql_page": lambda: search.top_hits(session, found, PAGE, 0),
+                    "sql_count": lambda: search.count_hits(session, found),
+                    "tantivy_page": lambda: tantivy.top(session, found.terms, found.tag_groups, PAGE, 0),
+                    "tantivy_count": lambda: tantivy.count(session, found.terms, found.tag_groups),
+                }
+                row = {"class": cls, "terms": len(found.terms)}
+                results = {}
+                for name, fn in ways.items():
+                    row[name], results[name] = timed(fn, repeat)
+                row["sql_page_count"] = row["sql_page"] + row["sql_count"]
+                row["tantivy_page_count"] = row["tantivy_page"] + row["tantivy_count"]
+                row["matches"] = results["sql_count"]
+                row["count_agrees"] = results["tantivy_count"] == results["sql_count"]
+                row["same_top20"] = len({i for i, _ in results["sql_page"]} & {i for i, _ in results["tantivy_page"]})
+                out["queries"][words] = row
+                print(f"{engine.dialect.name} {cls:9} {words[:32]:32} " + _fmt(row), flush=True)
+    engine.dispose()
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -331,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=9, help="timed runs per query and way (default 9)")
     parser.add_argument("--classes", default=",".join(CLASSES), help="query classes (default: %(default)s)")
     parser.add_argument("--tantivy", action="store_true", help="also measure a Tantivy index (pip install tantivy)")
+    parser.add_argument("--rankers", action="store_true",
+                        help="measure SEARCH_RANKER=sql against SEARCH_RANKER=tantivy (core.ranking) instead")
     args = parser.parse_args(argv)
     classes = queries(args.classes.split(","))
     run = {
@@ -340,10 +400,15 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "results": [],
     }
-    if args.sqlite_url:
-        run["results"].append(measure_sqlite(args.sqlite_url, classes, args.repeat, args.tantivy))
-    if args.pg_url:
-        run["results"].append(measure_postgresql(args.pg_url, classes, args.repeat))
+    if args.rankers:
+        for url in (args.sqlite_url, args.pg_url):
+            if url:
+                run["results"].append(measure_rankers(url, classes, args.repeat))
+    else:
+        if args.sqlite_url:
+            run["results"].append(measure_sqlite(args.sqlite_url, classes, args.repeat, args.tantivy))
+        if args.pg_url:
+            run["results"].append(measure_postgresql(args.pg_url, classes, args.repeat))
     run["loadavg_after"] = os.getloadavg()[0]
     print()
     for result in run["results"]:

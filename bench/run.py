@@ -82,7 +82,7 @@ def query_set() -> dict[str, list[str]]:
     near_towns = [
         "Hartford", "New Haven", "Bridgeport", "Stamford", "Waterbury", "Norwalk", "Danbury", "New Britain",
         "West Hartford", "Meriden", "Bristol", "Manchester", "Middletown", "Norwich", "New London",
-        "Torrington", "Enfield", "Willimantic", "Putnam", "Old Saybrook",
+        "Torrington", "Enfield", "Windham", "Putnam", "Old Saybrook",
     ]
     radii = [5000, 10000, 20000]
     near_words = {3: "tutoring", 7: "food pantry", 11: "child care", 15: "dental", 19: "parenting classes"}

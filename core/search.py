@@ -4,7 +4,9 @@ Both engines index the same denormalised text (`service_search`), written in the
 transaction as the service, so a change is searchable as soon as the write returns. Field
 weights: name > category > program > eligibility and service area > description and
 organization. Queries are ORs of plain words (the user's words, synonym expansions and typo
-corrections), ranked by the engine.
+corrections), ranked by the engine, or, for a page ranked by relevance with no row condition,
+by each process's Tantivy index (SEARCH_RANKER=tantivy, the default; core.ranking), which is
+built from `service_search` and kept in step with it through the `search_change` log.
 
 The index is written by `core.search_index` (its names are re-exported here); this module
 reads it: criteria, hits, ranking, counts and typo corrections.
@@ -147,12 +149,43 @@ def hits(session: Session, criteria: Criteria):
     return stmt.columns(**columns).subquery("hits")
 
 
+# Rankers of relevance pages (the SEARCH_RANKER setting, "tantivy" unless set): "tantivy", an
+# embedded index that stops early, kept in step with the database by each process
+# (core.ranking), or "sql", the database's own index (FTS5 bm25 on SQLite, RUM or ts_rank on
+# PostgreSQL). Code run outside an app (scripts, bench/) ranks in the database.
+RANKERS = ("sql", "tantivy")
+DEFAULT_RANKER = "sql"
+
+
+def ranker_name() -> str:
+    """The SEARCH_RANKER of the running app ("sql" outside an app context)."""
+    from flask import current_app, has_app_context
+
+    return current_app.config.get("SEARCH_RANKER", DEFAULT_RANKER) if has_app_context() else DEFAULT_RANKER
+
+
+def _tantivy(session: Session, criteria: Criteria):
+    """This process's Tantivy index when SEARCH_RANKER=tantivy and the criteria have words."""
+    if criteria.terms and ranker_name() == "tantivy":
+        from flask import current_app
+
+        from core import ranking
+
+        return ranking.ranker(session, current_app.config.get("SEARCH_INDEX_DIR") or None)
+    return None
+
+
 def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> list[tuple[uuid.UUID, float]]:
     """The best `limit` (service_id, score) after `offset`, best first, for criteria with search
     words. Only the engine's own index is read to rank and cut the page; the page's rows alone
-    are then joined to their service ids."""
+    are then joined to their service ids. With SEARCH_RANKER=tantivy the page is ranked by this
+    process's Tantivy index (core.ranking), caught up with the database first."""
     if criteria.impossible or not criteria.terms:
         raise ValueError("top_hits ranks search words")
+    tantivy = _tantivy(session, criteria)
+    ranked = tantivy.top(session, criteria.terms, criteria.tag_groups, limit, offset) if tantivy is not None else None
+    if ranked is not None:
+        return ranked
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         if ranks_in_index(session):
@@ -185,11 +218,30 @@ def top_hits(session: Session, criteria: Criteria, limit: int, offset: int) -> l
     return [(row.service_id, row.score) for row in rows]
 
 
+def every_ranked_hit(session: Session, criteria: Criteria) -> list[tuple[uuid.UUID, float, None]] | None:
+    """Every (service_id, score, None) matching criteria with search words, in the order of the
+    pages of `top_hits`, when a ranker other than the database ranks them (SEARCH_RANKER=tantivy);
+    None when the database's own order (`hits`) is the pages' order. For a list streamed whole."""
+    tantivy = _tantivy(session, criteria) if not criteria.impossible else None
+    if tantivy is None:
+        return None
+    every = tantivy.count(session, criteria.terms, criteria.tag_groups)
+    if every is None:  # the index is being built: the database's order, as the pages meanwhile
+        return None
+    ranked = tantivy.top(session, criteria.terms, criteria.tag_groups, every, 0)
+    return None if ranked is None else [(service_id, score, None) for service_id, score in ranked]
+
+
 def count_hits(session: Session, criteria: Criteria, up_to: int | None = None) -> int:
     """How many services match `criteria`, counted in the index alone; with `up_to`, the
-    count stops there (the index stops reading matches)."""
+    count stops there (the index stops reading matches). With SEARCH_RANKER=tantivy, a count of
+    search words is Tantivy's (exact: it costs about what ranking the page does)."""
     if criteria.impossible:
         return 0
+    tantivy = _tantivy(session, criteria)
+    found = tantivy.count(session, criteria.terms, criteria.tag_groups) if tantivy is not None else None
+    if found is not None:
+        return found if up_to is None else min(found, up_to)
     if dialect(session) == "postgresql":
         source, where, params = _postgresql_where(criteria)
         sql = f"SELECT 1 FROM service_search{source} WHERE {where}"

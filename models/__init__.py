@@ -32,7 +32,7 @@ from models.referrals import (
 )
 from models.curation import RecordHistory
 from models.staff import StaffUser
-from models.search import SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
+from models.search import SearchChange, SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
 from models.taxonomy import Taxonomy, TaxonomyTerm
 from models.version import DirectoryVersion
 
@@ -59,6 +59,7 @@ __all__ = [
     "RecordHistory",
     "ReferralContactPoint",
     "Schedule",
+    "SearchChange",
     "SearchWord",
     "SearchWordVariant",
     "Service",

@@ -50,6 +50,18 @@ class ServiceSearch(Base):
     tag_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
+class SearchChange(Base):
+    """One change of a service's search row, in commit order (written by a trigger on
+    `service_search`, migration 0014): what each process's ranking index (core.ranking) catches
+    up from. `service_id` NULL: rebuild the whole index (`flask search reindex`)."""
+
+    __tablename__ = "search_change"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+
+
 class SearchWord(Base):
     """Every word in the indexed text, for typo correction."""
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, selectinload
 from core.directory.facets import facet_counts
 from core.directory.guidance import search_guidance
 from core.directory.loading import FULL_LOCATION, FULL_SERVICE, by_id, in_page_order
-from core.directory.query import ServiceQuery, ordered_rows, page_rows, page_total
+from core import search
+from core.directory.query import ServiceQuery, ordered_rows, page_rows, page_total, plan
 from core.errors import NotFound
 from core.paging import STREAM_BATCH, Page, batches
 from models import Contact, Organization, Program, Service, ServiceAtLocation
@@ -46,7 +47,12 @@ def stream_services(
 ) -> Iterator[list]:
     """Every service the query matches, in the list's order, in batches of `size` records (the
     shapes of `list_services`) read from one open cursor: memory stays flat however many there are."""
-    for rows in batches(session, ordered_rows(session, query), size):
+    found, conditions = plan(session, query)
+    ranked = None  # the pages' order when a ranker other than the database ranks them (SEARCH_RANKER)
+    if found is not None and not conditions and query.order == "relevance":
+        ranked = search.every_ranked_hit(session, found)
+    chunks = (ranked[i : i + size] for i in range(0, len(ranked), size)) if ranked is not None else None
+    for rows in chunks or batches(session, ordered_rows(session, query), size):
         yield in_page_order(rows, _service_records(session, [row[0] for row in rows], full, minimal))
 
 
