@@ -3,7 +3,14 @@ a loopback webhook receiver. Fixtures are in conftest.py; no test module imports
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +28,10 @@ HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]
 HMG_NATIONAL = SERVICES["Help Me Grow National Center"]["id"]
 CHILD_NAME = "Zephyrine"
 FAMILY_NAME = "Quillfeather"
+# The relevance suites: English and Spanish queries with the services that must rank first.
+QUERIES = json.loads((ROOT / "tests" / "relevance_queries.json").read_text())
+SPANISH = json.loads((ROOT / "tests" / "relevance_queries_es.json").read_text(encoding="utf-8"))
+OCCH = SERVICES["Care coordination"]["organization_id"]
 
 
 def body(**changes) -> dict:
@@ -266,3 +277,58 @@ def bundle_for(data: dict, if_none_exist: str | None = None) -> dict:
 def post_bundle(client, keys, bundle, key: str | None = "bundle-1", who="sender"):
     headers = auth(keys[who], **({"Idempotency-Key": key} if key else {}))
     return client.post("/fhir", json=bundle, headers=headers, content_type=FHIR_JSON)
+
+
+# ----------------------------------------------------------------------------- servers
+
+# What a load balancer passes on: the public host, the same for every instance.
+PUBLIC_HOST = "directory.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Instance:
+    """`gunicorn wsgi:app` as `make serve` runs it, in a process of its own."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"gunicorn exited with {self.process.returncode}; see {self.log.name}"
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"gunicorn on port {self.port} did not get ready; see {self.log.name}")
+
+    def request(self, method: str, path: str, headers: dict | None = None, payload: dict | None = None):
+        data = json.dumps(payload).encode() if payload is not None else None
+        headers = {"Host": PUBLIC_HOST, **({"Content-Type": "application/json"} if data else {}), **(headers or {})}
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()

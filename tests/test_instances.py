@@ -7,13 +7,6 @@ instance revalidates at the other; an Idempotency-Key used at one holds at the o
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,65 +17,12 @@ from api import create_app
 from api.extensions import db
 from core import clients, curation
 from schemas.inputs import ServiceIn
-from tests.helpers import body
+from tests.helpers import PUBLIC_HOST, Instance, body
 from tests.conftest import accept_referrals
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]
-# What a load balancer passes on: the public host, the same for every instance.
-PUBLIC_HOST = "directory.example.org"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Instance:
-    """`gunicorn wsgi:app` as `make serve` runs it, in a process of its own."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"gunicorn exited with {self.process.returncode}; see {self.log.name}"
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"gunicorn on port {self.port} did not get ready; see {self.log.name}")
-
-    def request(self, method: str, path: str, headers: dict | None = None, payload: dict | None = None):
-        data = json.dumps(payload).encode() if payload is not None else None
-        headers = {"Host": PUBLIC_HOST, **({"Content-Type": "application/json"} if data else {}), **(headers or {})}
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, exc.read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
 @pytest.fixture
 def deployment(pg_templates, redis_url, tmp_path):
     """Two instances on one fresh, seeded PostgreSQL database and one Redis; and an admin app

@@ -15,7 +15,7 @@ from api.extensions import db
 from core import curation
 from schemas.inputs import ServiceIn
 from tests.conftest import _database
-from tests.test_instances import PUBLIC_HOST, Instance
+from tests.helpers import PUBLIC_HOST, Instance
 
 OCCH = json.loads((__import__("pathlib").Path(__file__).resolve().parents[1] / "seed_data" / "organizations.json")
                   .read_text())["organizations"][0]["id"]

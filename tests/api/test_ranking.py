@@ -19,8 +19,8 @@ from api.extensions import db
 from core import curation, ranking, search
 from models import SearchChange
 from schemas.inputs import ServiceIn
-from tests.api.test_search import OCCH, QUERIES, SERVICES
-from tests.api.test_spanish import SPANISH
+from tests.helpers import OCCH, QUERIES, SERVICES
+from tests.helpers import SPANISH
 
 
 @pytest.fixture

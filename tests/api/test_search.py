@@ -16,12 +16,9 @@ from hypothesis import strategies as st
 from api.extensions import db
 from core import curation, geo
 from schemas.inputs import ServiceIn
-from tests.helpers import one_engine
+from tests.helpers import OCCH, QUERIES, SERVICES, one_engine
 
 ROOT = Path(__file__).resolve().parents[2]
-QUERIES = json.loads((ROOT / "tests" / "relevance_queries.json").read_text())
-SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
-OCCH = SERVICES["Care coordination"]["organization_id"]
 CAMPUS = json.loads((ROOT / "seed_data" / "organizations.json").read_text())["organizations"][0]["locations"][0]["id"]
 
 

@@ -2,13 +2,13 @@
 Spanish stems and folded accents find what the English words find, on both engines."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import SPANISH
+
 ROOT = Path(__file__).resolve().parents[2]
-SPANISH = json.loads((ROOT / "tests" / "relevance_queries_es.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture

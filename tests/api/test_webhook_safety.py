@@ -9,7 +9,6 @@ one turn WEBHOOK_ALLOW_PRIVATE_NETWORKS and WEBHOOK_ALLOW_HTTP on, as the suite 
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 import ssl
 import subprocess

@@ -16,7 +16,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import IN_CI
-from tests.web.helpers import make_staff, set_accepts_referrals
+from tests.web.helpers import PASSWORD, make_staff, set_accepts_referrals
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -108,3 +108,13 @@ def check_accessibility(page) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert bad == [], f"{page.url}: " + "; ".join(bad)
+
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def sign_in(page, email: str) -> None:
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]:has-text('Sign in')")

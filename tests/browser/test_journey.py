@@ -11,12 +11,10 @@ from sqlalchemy import func, select
 
 from api.extensions import db
 from models import Referral
-from tests.browser.conftest import COORDINATOR, HMG_STAFF, check_accessibility
-from tests.web.helpers import CHILD, FAMILY, HMG_CT, PASSWORD
+from tests.browser.conftest import COORDINATOR, DESKTOP, HMG_STAFF, PHONE, check_accessibility, sign_in
+from tests.web.helpers import CHILD, FAMILY, HMG_CT
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 OUTCOME = "Developmental screening booked; family attended intake."
 
 
@@ -37,12 +35,6 @@ def fill_referral(page) -> None:
     page.fill("#reason", "Not yet talking at 2; parent worried about speech.")
     page.fill("#referrer_name", "Dr. Ana Ruiz")
     page.fill("#referrer_organization", "Hartford Pediatrics")
-
-
-def sign_in(page, email: str) -> None:
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]:has-text('Sign in')")
 
 
 def referral_count(app) -> int:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.browser.conftest import check_accessibility
-from tests.browser.test_journey import DESKTOP, sign_in
+from tests.browser.conftest import DESKTOP, check_accessibility, sign_in
 from tests.web.helpers import make_staff
 
 HOMES_EDITORS = ("one@healthy-homes.example", "two@healthy-homes.example")

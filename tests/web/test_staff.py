@@ -3,13 +3,11 @@ status buttons: the same core rules as the API, through forms with CSRF tokens."
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
 from sqlalchemy import func, select
 
 from api.extensions import db
-from core import referrals as core_referrals
 from models import AuditEntry, Referral, StaffUser
 from tests.web.helpers import (
     CHILD,
