@@ -9,6 +9,7 @@ loopback included; with 1 or more a proxy sits in front, and gunicorn takes the 
 
 The error log never holds a request line or URI: a malformed request line (or a request that
 fails inside gunicorn) may carry a search, and a search may hold a child's circumstances."""
+
 import logging
 import os
 
@@ -27,7 +28,7 @@ class _NoRequestLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
         if message.startswith("Invalid request from ip="):
-            ip = message[len("Invalid request from ip="):].split(": ", 1)[0]
+            ip = message[len("Invalid request from ip=") :].split(": ", 1)[0]
             record.msg, record.args = "Invalid request from ip=%s (the request line is not logged)", (ip,)
         elif message.startswith("Error handling request"):
             record.msg, record.args = "Error handling request (the URI is not logged)", ()

@@ -1,4 +1,5 @@
 """The Flask application: create_app(config) builds it from a config class."""
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,13 @@ from sqlalchemy.engine import make_url
 from api.auth import keyed_operations, keyed_rules
 from api.caching import CachingDocPlugin, init_caching
 from api.config import Config
-from api.errors import register_error_handlers
-from api.guards import init_body_guard, init_request_guards
-from api.logs import configure_logging, register_request_logging
 from api.context import register_request_context
+from api.errors import register_error_handlers
 from api.examples import ExamplesDocPlugin
 from api.extensions import api, cors, db, migrate
+from api.guards import init_body_guard, init_request_guards
 from api.limits import LimitsDocPlugin, init_limits_and_headers
+from api.logs import configure_logging, register_request_logging
 from core.geo import distance_m
 from models import crypto
 from schemas.hsds import any_of_records

@@ -1,5 +1,6 @@
 """API keys: `Authorization: Bearer KEY`. No key or a wrong key: 401; a key without the
 scope: 403. The key is never logged or echoed."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -26,7 +27,11 @@ def bearer_client() -> ApiClient | None:
 def current_client() -> ApiClient:
     client = bearer_client()
     if client is None:
-        abort(401, message="A valid API key is required: Authorization: Bearer KEY.", headers={"WWW-Authenticate": "Bearer"})
+        abort(
+            401,
+            message="A valid API key is required: Authorization: Bearer KEY.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     assert client is not None  # abort raised (flask_smorest does not type it as NoReturn)
     return client
 
@@ -88,7 +93,8 @@ def keyed_operations(app) -> dict[tuple[str, str], tuple[str, ...]]:
         view_class = getattr(function, "view_class", None)
         candidates = (
             [(method, getattr(view_class, method.lower(), None)) for method in (view_class.methods or ())]
-            if view_class is not None else [(method, function) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+            if view_class is not None
+            else [(method, function) for method in ("GET", "POST", "PUT", "PATCH", "DELETE")]
         )
         for method, view in candidates:
             scopes = getattr(view, "occh_scopes", None)

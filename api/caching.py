@@ -17,12 +17,14 @@ A 200 is also kept in the result cache under the same digest: in this process (a
 is set, in that Redis (shared by every instance, each answer with a TTL of `RESULT_CACHE_TTL`
 seconds). Never in the rate limits' Redis (`REDIS_URL`): a flood of distinct URLs fills the cache,
 and a cache Redis at its `maxmemory` evicts (or refuses) keys; that must never be a rate-limit
-counter. Give the cache Redis a `maxmemory` and `maxmemory-policy allkeys-lru` (see README). A later request for
-the same URL at the same data version is answered from it. A write changes the version, so every cached answer misses from then on.
+counter. Give the cache Redis a `maxmemory` and `maxmemory-policy allkeys-lru` (see
+docs/operations.md). A later request for the same URL at the same data version is answered
+from it. A write changes the version, so every cached answer misses from then on.
 
 Referral data (referrals, webhooks, FHIR ServiceRequest/Task, any request with an API key
 route) is never cached: those routes keep `Cache-Control: no-store` and their own ETags.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 from urllib.parse import urlencode
@@ -41,8 +43,8 @@ from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, request
 from werkzeug.http import http_date
 
-from api.extensions import db
 from api.common import LANGUAGES
+from api.extensions import db
 from api.limits import PROBES, is_keyed, is_probe
 from core import directory_version
 
@@ -79,7 +81,7 @@ class CachedAnswer:
         return json.dumps(self.headers).encode() + b"\n" + self.body
 
     @classmethod
-    def decode(cls, data: bytes) -> "CachedAnswer":
+    def decode(cls, data: bytes) -> CachedAnswer:
         head, _, body = data.partition(b"\n")
         return cls([tuple(pair) for pair in json.loads(head)], body)
 
@@ -204,10 +206,12 @@ def request_digest(version: directory_version.Version) -> str:
     query = urlencode(list(request.args.items(multi=True)))
     origin = f"{request.scheme}://{request.host}{request.root_path}"
     # The day too: a capacity status goes stale (is served as unknown) with time, not with a write.
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     # The language asked for by Accept-Language changes the body (translations, advisories).
     language = request.accept_languages.best_match(LANGUAGES) or ""
-    basis = "\n".join((version.tag, current_app.extensions["occh_release"], origin, request.path, query, today, language))
+    basis = "\n".join(
+        (version.tag, current_app.extensions["occh_release"], origin, request.path, query, today, language)
+    )
     # What else a body depends on (the web app's pages: their language).
     basis += "".join("\n" + variant() for variant in current_app.extensions.get("occh_cache_variants", ()))
     return hashlib.sha256(basis.encode()).hexdigest()
@@ -233,7 +237,7 @@ def unmodified_since(state: Cacheable) -> bool:
 def last_modified(version: directory_version.Version) -> str | None:
     """`Last-Modified` for a version, sent only once its second is over: a write later in the
     same second would otherwise share the date, and a client holding it would get a 304."""
-    if version.changed_at > datetime.now(timezone.utc) - timedelta(seconds=1):
+    if version.changed_at > datetime.now(UTC) - timedelta(seconds=1):
         return None
     return http_date(version.changed_at)
 

@@ -1,5 +1,6 @@
 """Command-line commands: `flask seed`, `flask clients`, `flask webhooks`, `flask hsds`,
 `flask referrals`, `flask keys`, `flask search`."""
+
 from __future__ import annotations
 
 import json
@@ -114,7 +115,9 @@ hsds_cli = Commands("hsds", help="HSDS 3.0 import and export.")
 @click.option("--name", required=True, help="Who the key is for, e.g. 'Hartford Pediatrics'.")
 @click.option("--scopes", required=True, help="Comma-separated: referrals:submit, referrals:manage, directory:write.")
 @click.option("--program", "programs", multiple=True, help="Slug of a program this client manages (repeatable).")
-@click.option("--email", default=None, help="The client's contact e-mail (recorded as assurer_email when it verifies a service).")
+@click.option(
+    "--email", default=None, help="The client's contact e-mail (recorded as assurer_email when it verifies a service)."
+)
 def create_client_command(name: str, scopes: str, programs: tuple[str, ...], email: str | None) -> None:
     """Create a client; its secret key is printed once, on the last line."""
     try:
@@ -167,7 +170,9 @@ def run_webhooks_command(once: bool) -> None:
 
 @hsds_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--skip-invalid", is_flag=True, help="Import the sound rows and report the others (default: all or nothing).")
+@click.option(
+    "--skip-invalid", is_flag=True, help="Import the sound rows and report the others (default: all or nothing)."
+)
 def import_hsds_command(path: Path, skip_invalid: bool) -> None:
     """Import an HSDS data package folder, or a JSON / NDJSON file of full service records.
 
@@ -204,7 +209,9 @@ directory_cli = Commands("directory", help="Keeping the directory true.")
 
 
 @directory_cli.command("stale")
-@click.option("--days", type=click.IntRange(min=0), default=180, show_default=True, help="Not verified in this many days.")
+@click.option(
+    "--days", type=click.IntRange(min=0), default=180, show_default=True, help="Not verified in this many days."
+)
 def stale_command(days: int) -> None:
     """List the active services nobody has verified in DAYS days (never verified first)."""
     from datetime import timedelta
@@ -214,7 +221,9 @@ def stale_command(days: int) -> None:
 
     found = editing.stale_services(session(), utcnow().date() - timedelta(days=days))
     for service in found:
-        click.echo(f"{service.id}  {service.assured_date.isoformat() if service.assured_date else 'never':10}  {service.name}")
+        click.echo(
+            f"{service.id}  {service.assured_date.isoformat() if service.assured_date else 'never':10}  {service.name}"
+        )
     click.echo(f"{len(found)} services not verified in {days} days.")
 
 
@@ -249,7 +258,9 @@ def purge_referrals_command() -> None:
     except DomainError as exc:
         session().rollback()
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Erased {len(erased)} closed referrals older than {current_app.config['REFERRAL_RETENTION_DAYS']} days.")
+    click.echo(
+        f"Erased {len(erased)} closed referrals older than {current_app.config['REFERRAL_RETENTION_DAYS']} days."
+    )
 
 
 @keys_cli.command("rotate")
@@ -260,7 +271,9 @@ def rotate_keys_command() -> None:
     context.set_cli()
     counts = privacy.rotate_keys(session())
     click.echo(
-        f"Re-encrypted under key {crypto.current_key_id()}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
+        f"Re-encrypted under key {crypto.current_key_id()}: "
+        + ", ".join(f"{n} {name}" for name, n in counts.items())
+        + "."
     )
 
 
@@ -282,15 +295,15 @@ def reindex_search_command() -> None:
 
     started = time.perf_counter()
     try:
-        services = search.reindex(db.session, select(Service.id))
-        ranking.request_rebuild(db.session)
-        db.session.commit()
+        services = search.reindex(session(), select(Service.id))
+        ranking.request_rebuild(session())
+        session().commit()
     except Exception:
-        db.session.rollback()
+        session().rollback()
         raise
     written = time.perf_counter() - started
-    state = ranking.ranker(db.session).rebuild(db.session)
-    db.session.rollback()
+    state = ranking.ranker(session()).rebuild(session())
+    session().rollback()
     click.echo(
         f"Reindexed {services} services in {written:.1f} s; "
         f"ranking index of {state.documents} services built in {state.build_seconds:.1f} s."

@@ -1,4 +1,5 @@
 """What the resource modules share: the session and the list envelope."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

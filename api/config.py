@@ -1,4 +1,5 @@
 """Configuration classes. Every setting comes from an environment variable (see README)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -33,7 +34,7 @@ def normalise_database_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use the psycopg 3 driver for them."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -1,4 +1,5 @@
 """Sets core.context for each request: the channel from the blueprint, the request id from api/logs.py."""
+
 from __future__ import annotations
 
 from flask import Flask, g, request

@@ -1,4 +1,5 @@
 """Swagger UI's own files, served locally so that /docs works with no internet."""
+
 from flask import Blueprint, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 

@@ -4,6 +4,7 @@
 `code` is the HTTP status, `error` a stable machine-readable name, `errors` the fields at
 fault for a 422. Messages never echo request values back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,15 @@ from flask import Flask, g, has_request_context, jsonify
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import Conflict, DomainError, Forbidden, InvalidData, NotFound, PreconditionFailed, PreconditionRequired
+from core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidData,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 
 log = logging.getLogger("occh.errors")
 
@@ -36,7 +45,14 @@ ERROR_NAMES = {
     503: "service_unavailable",
 }
 
-STATUS_OF = {NotFound: 404, Conflict: 409, InvalidData: 422, Forbidden: 403, PreconditionFailed: 412, PreconditionRequired: 428}
+STATUS_OF = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidData: 422,
+    Forbidden: 403,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
+}
 
 
 def error_body(status: int, message: str, errors: dict | None = None, name: str | None = None) -> dict:
@@ -71,7 +87,14 @@ def database_unavailable(exc: OperationalError) -> bool:
     message = str(exc.orig).lower()
     return any(
         phrase in message
-        for phrase in ("database is locked", "connection", "server closed", "terminating", "could not connect", "unable to open")
+        for phrase in (
+            "database is locked",
+            "connection",
+            "server closed",
+            "terminating",
+            "could not connect",
+            "unable to open",
+        )
     )
 
 

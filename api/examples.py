@@ -6,6 +6,7 @@ directory's: run in the order of `ORDER` against a seeded database, with a key o
 each operation names, they all succeed (tests/api/test_examples.py runs them). The referral
 names Help Me Grow Connecticut, which must take referrals (`accepts_referrals`) first.
 """
+
 from __future__ import annotations
 
 from apispec import BasePlugin
@@ -67,8 +68,15 @@ _location = {
     "location_type": "physical",
     "organization_id": OCCH,
     "addresses": [
-        {"id": "0e0a7e1e-0000-4000-8000-000000000011", "address_1": "1 Example Way", "city": "Hartford",
-         "state_province": "CT", "postal_code": "06106", "country": "US", "address_type": "physical"}
+        {
+            "id": "0e0a7e1e-0000-4000-8000-000000000011",
+            "address_1": "1 Example Way",
+            "city": "Hartford",
+            "state_province": "CT",
+            "postal_code": "06106",
+            "country": "US",
+            "address_type": "physical",
+        }
     ],
 }
 _service = {
@@ -112,10 +120,15 @@ _bundle = {
             "fullUrl": _request,
             "resource": {
                 "resourceType": "ServiceRequest",
-                "contained": [{"resourceType": "PractitionerRole", "id": "referrer",
-                               "practitioner": {"display": "Dr. Ana Ruiz"},
-                               "organization": {"display": "Hartford Pediatrics"},
-                               "telecom": [{"system": "phone", "value": "860-555-0100"}]}],
+                "contained": [
+                    {
+                        "resourceType": "PractitionerRole",
+                        "id": "referrer",
+                        "practitioner": {"display": "Dr. Ana Ruiz"},
+                        "organization": {"display": "Hartford Pediatrics"},
+                        "telecom": [{"system": "phone", "value": "860-555-0100"}],
+                    }
+                ],
                 "status": "active",
                 "intent": "order",
                 "priority": "routine",
@@ -129,22 +142,36 @@ _bundle = {
         },
         {
             "fullUrl": _patient,
-            "resource": {"resourceType": "Patient",
-                         "name": [{"use": "official", "family": "Quillfeather", "given": ["Zephyrine"]}],
-                         "birthDate": "2024-03-02", "address": [{"city": "Hartford"}]},
+            "resource": {
+                "resourceType": "Patient",
+                "name": [{"use": "official", "family": "Quillfeather", "given": ["Zephyrine"]}],
+                "birthDate": "2024-03-02",
+                "address": [{"city": "Hartford"}],
+            },
             "request": {"method": "POST", "url": "Patient"},
         },
         {
             "fullUrl": _related,
             "resource": {
                 "resourceType": "RelatedPerson",
-                "extension": [{"url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/may-leave-message",
-                               "valueBoolean": True}],
+                "extension": [
+                    {
+                        "url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/may-leave-message",
+                        "valueBoolean": True,
+                    }
+                ],
                 "patient": {"reference": _patient},
-                "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]}],
+                "relationship": [
+                    {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "MTH"}]}
+                ],
                 "name": [{"text": "Marisol Quillfeather"}],
-                "telecom": [{"system": "phone", "value": "860-555-0142"}, {"system": "sms", "value": "860-555-0142", "rank": 1}],
-                "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "es-US"}]}, "preferred": True}],
+                "telecom": [
+                    {"system": "phone", "value": "860-555-0142"},
+                    {"system": "sms", "value": "860-555-0142", "rank": 1},
+                ],
+                "communication": [
+                    {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "es-US"}]}, "preferred": True}
+                ],
             },
             "request": {"method": "POST", "url": "RelatedPerson"},
         },
@@ -152,11 +179,21 @@ _bundle = {
             "fullUrl": _consent,
             "resource": {
                 "resourceType": "Consent",
-                "extension": [{"url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/referral-consent",
-                               "extension": [{"url": "obtainedBy", "valueString": "Dr. Ana Ruiz"},
-                                             {"url": "method", "valueCode": "verbal"}]}],
+                "extension": [
+                    {
+                        "url": "https://www.connecticutchildrens.org/fhir/occh/StructureDefinition/referral-consent",
+                        "extension": [
+                            {"url": "obtainedBy", "valueString": "Dr. Ana Ruiz"},
+                            {"url": "method", "valueCode": "verbal"},
+                        ],
+                    }
+                ],
                 "status": "active",
-                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+                "scope": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+                    ]
+                },
                 "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
                 "patient": {"reference": _patient},
                 "dateTime": "2026-11-20T15:00:00Z",
@@ -196,14 +233,22 @@ EXAMPLES: dict[tuple[str, str], object] = {
     ("patch", "/locations/{location_id}"): {"description": "Ring at the side door."},
     ("post", "/services"): _service,
     ("put", "/services/{service_id}"): {**_service, "email": "kits@example.org"},
-    ("patch", "/services/{service_id}"): {"description": "Free cleaning kits for families whose home had lead hazards."},
+    ("patch", "/services/{service_id}"): {
+        "description": "Free cleaning kits for families whose home had lead hazards."
+    },
     ("post", "/services/{service_id}/verify"): {"note": "Checked with the program by phone."},
     ("put", "/services/{service_id}/capacity"): {
-        "status": "capacity", "available": 12, "maximum": 40, "unit": "kits", "expected_wait_days": 7,
+        "status": "capacity",
+        "available": 12,
+        "maximum": 40,
+        "unit": "kits",
+        "expected_wait_days": 7,
     },
     ("post", "/service_at_locations"): {"id": SERVICE_AT_LOCATION, "service_id": SERVICE, "location_id": LOCATION},
     ("put", "/service_at_locations/{sal_id}"): {
-        "id": SERVICE_AT_LOCATION, "service_id": SERVICE, "location_id": LOCATION,
+        "id": SERVICE_AT_LOCATION,
+        "service_id": SERVICE,
+        "location_id": LOCATION,
         "description": "Kits are handed out here on weekdays.",
     },
     ("patch", "/service_at_locations/{sal_id}"): {"description": "Kits are handed out here on weekday mornings."},

@@ -1,4 +1,5 @@
 """The Flask extensions, created unbound and bound by create_app."""
+
 from flask_cors import CORS
 from flask_migrate import Migrate
 from flask_smorest import Api

@@ -5,6 +5,7 @@ Responses are `application/fhir+json`; errors are OperationOutcome resources. Re
 resources need the same API keys and scopes as /referrals, show the same referrals to the same
 keys, write the same audit entries and carry `Cache-Control: no-store`.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,13 @@ from api.referrals import IDEMPOTENCY_KEY, IF_MATCH_DOC, if_match_version
 from core import directory, fhir, json_patch, referrals
 from core.errors import DomainError, Forbidden, InvalidData, InvalidTransition, NotFound
 from core.paging import Page
-from schemas.fhir import FhirBundleSchema, FhirOperationOutcomeSchema, FhirResourceSchema, HealthcareServiceSearchArgs, TaskSearchArgs
+from schemas.fhir import (
+    FhirBundleSchema,
+    FhirOperationOutcomeSchema,
+    FhirResourceSchema,
+    HealthcareServiceSearchArgs,
+    TaskSearchArgs,
+)
 from schemas.referrals import ReferralIn, StatusChangeIn
 
 blp = Blueprint(
@@ -92,7 +99,9 @@ def http_error(exc: HTTPException):
         errors, message = errors["query"], "A search parameter is invalid or unknown; see the issues."
     headers = {}
     if status in (405, 429):  # Allow, Retry-After and the rate-limit headers
-        headers = {k: v for k, v in exc.get_response().headers.items() if k.lower() not in ("content-type", "content-length")}
+        headers = {
+            k: v for k, v in exc.get_response().headers.items() if k.lower() not in ("content-type", "content-length")
+        }
     headers.update(data.get("headers") or {})
     return outcome_response(status, message, errors, headers)
 
@@ -116,7 +125,9 @@ def fhir_errors_outside_views(response):
         if response.mimetype == "application/json":
             body = response.get_json(silent=True) or {}
             outcome = outcome_response(
-                response.status_code, body.get("message", ""), body.get("errors") if response.status_code != 500 else None
+                response.status_code,
+                body.get("message", ""),
+                body.get("errors") if response.status_code != 500 else None,
             )
             for key, value in response.headers.items():
                 if key.lower() not in ("content-type", "content-length"):
@@ -189,7 +200,10 @@ def maybe_uuid(value: str) -> uuid.UUID | None:
 
 
 def referral_headers(referral) -> dict:
-    return {"ETag": f'W/"{referral.version}"', "Last-Modified": referral.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT")}
+    return {
+        "ETag": f'W/"{referral.version}"',
+        "Last-Modified": referral.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    }
 
 
 FHIR_VERSION_TAG = re.compile(r"(\d{1,9})")  # FHIR ETags: W/"<versionId>" (the weak form) or "<versionId>"
@@ -213,15 +227,25 @@ def updated_task(referral_id: uuid.UUID, expected: int | None, incoming_of):
     except ValidationError as exc:
         return outcome_response(422, "The Task has invalid values; see the issues.", fhir.task_paths(exc.messages))
     try:
-        referrals.move_referral(session(), g.client, referral, data["status"], data.get("reason"), data.get("outcome"), expected)
+        referrals.move_referral(
+            session(), g.client, referral, data["status"], data.get("reason"), data.get("outcome"), expected
+        )
     except InvalidData as exc:
         raise InvalidData(exc.message, fhir.task_paths(exc.errors)) from None
     except (InvalidTransition, Forbidden) as exc:
         allowed = exc.errors.get("allowed", [])
-        choice = f"Next statuses this key may choose: {', '.join(allowed)}." if allowed else "This key may choose no next status."
-        return outcome_response(409 if isinstance(exc, InvalidTransition) else 403, exc.message, {"Task.status": [choice]})
+        choice = (
+            f"Next statuses this key may choose: {', '.join(allowed)}."
+            if allowed
+            else "This key may choose no next status."
+        )
+        return outcome_response(
+            409 if isinstance(exc, InvalidTransition) else 403, exc.message, {"Task.status": [choice]}
+        )
     session().commit()
-    return fhir_response(fhir.task(referral, fhir.referral_parts(session(), referral)), headers=referral_headers(referral))
+    return fhir_response(
+        fhir.task(referral, fhir.referral_parts(session(), referral)), headers=referral_headers(referral)
+    )
 
 
 # ----------------------------------------------------------------------------- capability
@@ -266,7 +290,9 @@ class HealthcareServices(MethodView):
         )
         page = fhir.search_services(session(), search, args["_page"], args["_count"])
         resources = [fhir.healthcare_service(service) for service in page.contents]
-        return fhir_response(fhir.searchset(resources, page.total_items, base_url(), page_links(page, "HealthcareService")))
+        return fhir_response(
+            fhir.searchset(resources, page.total_items, base_url(), page_links(page, "HealthcareService"))
+        )
 
 
 @blp.route("/HealthcareService/<string:resource_id>")
@@ -339,12 +365,18 @@ class TaskById(MethodView):
         return fhir_response(body, headers=referral_headers(referral))
 
     @errors_documented(
-        (400, "Not a Task with the id of the URL, the body is not well-formed JSON, or If-Match is not one entity tag."),
+        (
+            400,
+            "Not a Task with the id of the URL, the body is not well-formed JSON, or If-Match is not one entity tag.",
+        ),
         (404, "No referral with this id is visible to this key."),
         (409, "The lifecycle does not allow this move; the issues list the next statuses this key may choose."),
         (412, "If-Match names an older version of the Task."),
-        (422, "A field other than status, statusReason and output differs from the current Task, a value is "
-              "invalid, or a reason is missing where one is required."),
+        (
+            422,
+            "A field other than status, statusReason and output differs from the current Task, a value is "
+            "invalid, or a reason is missing where one is required.",
+        ),
         keyed=True,
     )
     @require("referrals:submit", "referrals:manage")
@@ -373,11 +405,17 @@ class TaskById(MethodView):
     @errors_documented(
         (400, "Not a JSON Patch, the body is not well-formed JSON, or If-Match is not one entity tag."),
         (404, "No referral with this id is visible to this key."),
-        (409, "The lifecycle does not allow this move (the issues list the next statuses), or a test operation failed."),
+        (
+            409,
+            "The lifecycle does not allow this move (the issues list the next statuses), or a test operation failed.",
+        ),
         (412, "If-Match names an older version of the Task."),
         (415, "The body is not application/json-patch+json."),
-        (422, "An operation writes elsewhere than /status, /statusReason or /output, names nothing in the Task, "
-              "or gives an invalid value; or a reason is missing where one is required."),
+        (
+            422,
+            "An operation writes elsewhere than /status, /statusReason or /output, names nothing in the Task, "
+            "or gives an invalid value; or a reason is missing where one is required.",
+        ),
         keyed=True,
     )
     @require("referrals:submit", "referrals:manage")
@@ -436,15 +474,25 @@ class Transaction(MethodView):
     @errors_documented(
         (400, "Not a transaction Bundle of ServiceRequest, Patient, RelatedPerson, Consent and Task."),
         (409, "The idempotency key was used with a different referral."),
-        (422, "A value is invalid, consent was not obtained, the service does not take referrals, "
-              "or the child is outside its age range."),
+        (
+            422,
+            "A value is invalid, consent was not obtained, the service does not take referrals, "
+            "or the child is outside its age range.",
+        ),
         (428, "Neither an Idempotency-Key header nor the ServiceRequest entry's ifNoneExist was sent."),
         keyed=True,
     )
     @require("referrals:submit")
     @blp.response(200, FhirBundleSchema, **FHIR)
     @blp.doc(
-        parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}],
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        ],
         requestBody={"required": True, "content": {fhir.MEDIA_TYPE: {"schema": FhirBundleSchema}}},
     )
     def post(self):
@@ -460,15 +508,20 @@ class Transaction(MethodView):
         incoming = fhir.referral_from_bundle(request.get_json(silent=True))
         key = request.headers.get("Idempotency-Key") or incoming.if_none_exist or ""
         if not IDEMPOTENCY_KEY.fullmatch(key):
-            abort(428, message="Send an Idempotency-Key header, or ifNoneExist on the ServiceRequest entry, "
-                               "of 1 to 255 printable characters.")
+            abort(
+                428,
+                message="Send an Idempotency-Key header, or ifNoneExist on the ServiceRequest entry, "
+                "of 1 to 255 printable characters.",
+            )
         try:
             data = ReferralIn().load(incoming.data)
         except ValidationError as exc:
-            return outcome_response(422, "The referral has invalid values; see the issues.", fhir.fhir_paths(exc.messages))
+            return outcome_response(
+                422, "The referral has invalid values; see the issues.", fhir.fhir_paths(exc.messages)
+            )
         submitted = referrals.submit_referral(session(), g.client, data, key)
         referral = submitted.referral
-        body = fhir.transaction_response(incoming.entries, referral, fhir.referral_parts(session(), referral), submitted.created)
+        body = fhir.transaction_response(
+            incoming.entries, referral, fhir.referral_parts(session(), referral), submitted.created
+        )
         return fhir_response(body)
-
-

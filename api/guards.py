@@ -15,6 +15,7 @@
 - `Vary: Origin` on the private (referral) routes when `CORS_ORIGINS` is set: the answer
   depends on the origin, so no shared cache may serve one origin's answer to another.
 """
+
 from __future__ import annotations
 
 import json

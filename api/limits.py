@@ -12,6 +12,7 @@
   probes, which are not limited; not 503 on /healthz, which touches no database), 413 and 415
   400 (malformed JSON) on every operation with a body, and the error body of every error status.
 """
+
 from __future__ import annotations
 
 import base64
@@ -68,7 +69,12 @@ def check_request_limits() -> None:
         has_body = bool(data)
     else:
         has_body = bool(length)
-    if request.method in BODY_METHODS and has_body and request.routing_exception is None and request.blueprint not in FORM_BLUEPRINTS:
+    if (
+        request.method in BODY_METHODS
+        and has_body
+        and request.routing_exception is None
+        and request.blueprint not in FORM_BLUEPRINTS
+    ):
         if not JSON_TYPE.fullmatch(request.mimetype or ""):
             abort(415, message="Send the body as JSON, with Content-Type: application/json.")
 
@@ -179,14 +185,18 @@ def rate_limits() -> list[ApplicationLimit]:
             key_function=address_key,
             scope="public",
             exempt_when=lambda: is_probe() or is_keyed(),
-            error_message=lambda: f"Too many requests from this address (limit {current_app.config['RATELIMIT_PUBLIC']}).",
+            error_message=lambda: (
+                f"Too many requests from this address (limit {current_app.config['RATELIMIT_PUBLIC']})."
+            ),
         ),
         ApplicationLimit(
             lambda: current_app.config["RATELIMIT_KEYED"],
             key_function=client_key,
             scope="keyed",
             exempt_when=lambda: is_probe() or not is_keyed(),
-            error_message=lambda: f"Too many requests for this API key (limit {current_app.config['RATELIMIT_KEYED']}).",
+            error_message=lambda: (
+                f"Too many requests for this API key (limit {current_app.config['RATELIMIT_KEYED']})."
+            ),
         ),
     ]
 
@@ -199,7 +209,9 @@ def init_rate_limits(app: Flask) -> Limiter | None:
     config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
     # A Redis that is down or slow costs at most a second, then the limiter counts in memory
     # (per process) until Redis answers again; any other storage error is logged, not raised.
-    config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1} if config["REDIS_URL"] else {})
+    config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1} if config["REDIS_URL"] else {}
+    )
     config["RATELIMIT_SWALLOW_ERRORS"] = True
     config["RATELIMIT_HEADERS_ENABLED"] = False  # Retry-After on 429s only, set by on_breach
     budgets: list[str | Callable[[], str] | ApplicationLimit] = [*rate_limits()]
@@ -282,7 +294,10 @@ class LimitsDocPlugin(BasePlugin):
                         "description": "Too many requests from this address (public reads) or for this API key "
                         "(referrals, webhooks, writes).",
                         "headers": {
-                            "Retry-After": {"description": "Seconds until the budget refills.", "schema": {"type": "integer"}}
+                            "Retry-After": {
+                                "description": "Seconds until the budget refills.",
+                                "schema": {"type": "integer"},
+                            }
                         },
                     },
                 )
@@ -292,7 +307,13 @@ class LimitsDocPlugin(BasePlugin):
                 add(415, {"description": "The body is not JSON (Content-Type application/json or application/*+json)."})
             add(500, {"description": "An unexpected error: a bug, logged with the request id; nothing was changed."})
             if path != "/healthz":
-                add(503, {"description": "The database is unavailable; retry after Retry-After seconds.", "headers": RETRY_AFTER})
+                add(
+                    503,
+                    {
+                        "description": "The database is unavailable; retry after Retry-After seconds.",
+                        "headers": RETRY_AFTER,
+                    },
+                )
             for code, response in responses.items():
                 if str(code)[0] in "45" and isinstance(response, dict) and "$ref" not in response:
                     response.setdefault("content", self.error_content(path or ""))

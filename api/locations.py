@@ -1,4 +1,5 @@
 """Locations: the places services are offered (HSDS `location`)."""
+
 import uuid
 
 from flask.views import MethodView
@@ -14,8 +15,11 @@ from schemas.hsds import LocationSchema, page_of
 blp = Blueprint("locations", __name__, url_prefix="/locations", description="Places where services are offered.")
 
 LocationPage = page_of(LocationSchema, "LocationPage")
-RECORD_BODY = {"required": True, "description": "An HSDS location record: the shape `GET /locations/{id}` answers.",
-               "content": {"application/json": {"schema": {"type": "object"}}}}
+RECORD_BODY = {
+    "required": True,
+    "description": "An HSDS location record: the shape `GET /locations/{id}` answers.",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
 
 
 class LocationListArgs(PageArgs):
@@ -61,24 +65,33 @@ class LocationById(MethodView):
     @blp.doc(parameters=[writes.if_match_doc()], requestBody=RECORD_BODY)
     @blp.response(200, LocationSchema)
     def put(self, location_id: uuid.UUID):
-        """Replace a location with its full record (an admin, or program staff when no other program's service is offered there).
+        """Replace a location with its full record.
+
+        An admin, or program staff when no other program's service is offered there.
 
         Checked by the rules of `flask hsds import`; send the record's `ETag` as `If-Match`.
         """
         return writes.write("location", LocationSchema, location_id, "replace")
 
     @keyed(blp, *writes.STAFF, errors=writes.errors("location"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, LocationSchema)
     def patch(self, location_id: uuid.UUID):
-        """Change some fields of a location: a JSON Merge Patch (RFC 7396) of its record (an admin, or program staff when no other program's service is offered there)."""
+        """Change some fields of a location: a JSON Merge Patch (RFC 7396) of its record.
+
+        An admin, or program staff when no other program's service is offered there."""
         return writes.write("location", LocationSchema, location_id, "patch")
 
     @keyed(blp, *writes.STAFF, errors=writes.delete_errors("location", "services are offered there"))
     @blp.doc(parameters=[writes.if_match_doc()])
     @blp.response(204)
     def delete(self, location_id: uuid.UUID):
-        """Delete a location no service is offered at, with its addresses, phones and languages (an admin, or program staff when no other program's service is offered there).
+        """Delete a location no service is offered at, with its addresses, phones and languages.
+
+        An admin, or program staff when no other program's service is offered there.
 
         A location some service is still offered at is a 409 naming how many services at
         locations point at it: delete those first. Send the record's `ETag` as `If-Match`.

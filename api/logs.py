@@ -4,6 +4,7 @@ The path is logged without its query string (a search may hold a child's circums
 no body, header value or key is ever logged. `X-Request-ID` is taken from the request when it
 is a plain token, else generated, and returned on the response.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,11 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname, "logger": record.name}
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+        }
         entry.update(getattr(record, "fields", {}) or {"message": record.getMessage()})
         if record.exc_info and record.exc_info[0] is not None:  # (None, None, None) outside an exception
             entry["error_type"] = record.exc_info[0].__name__

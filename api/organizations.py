@@ -1,4 +1,5 @@
 """Organizations: the hospital and its Office for Community Child Health."""
+
 import uuid
 
 from flask import jsonify
@@ -14,7 +15,9 @@ from schemas.hsds import OrganizationBriefSchema, OrganizationFullServiceSchema,
 
 blp = Blueprint("organizations", __name__, url_prefix="/organizations", description="Organizations.")
 
-OrganizationPage = page_of(OrganizationBriefSchema, "OrganizationPage", full=(OrganizationSchema, OrganizationFullServiceSchema))
+OrganizationPage = page_of(
+    OrganizationBriefSchema, "OrganizationPage", full=(OrganizationSchema, OrganizationFullServiceSchema)
+)
 
 
 def _schema(full: bool, full_service: bool):
@@ -49,7 +52,9 @@ class Organizations(MethodView):
     @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
     @blp.response(201, OrganizationSchema)
     def post(self):
-        """Create an organization from its record (a `directory:admin` key); checked by the rules of `flask hsds import`."""
+        """Create an organization from its record (a `directory:admin` key).
+
+        Checked by the rules of `flask hsds import`."""
         return writes.write("organization", OrganizationSchema, None, "create")
 
 
@@ -57,7 +62,15 @@ class Organizations(MethodView):
 class OrganizationById(MethodView):
     @blp.arguments(OrganizationArgs, **QUERY)
     @blp.response(200, OrganizationSchema)
-    @blp.doc(responses={"200": {"content": {"application/json": {"schema": {"anyOf": [OrganizationSchema, OrganizationFullServiceSchema]}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "content": {
+                    "application/json": {"schema": {"anyOf": [OrganizationSchema, OrganizationFullServiceSchema]}}
+                }
+            }
+        }
+    )
     @blp.alt_response(404, description="No organization has this id.")
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args, organization_id: uuid.UUID):
@@ -72,7 +85,10 @@ class OrganizationById(MethodView):
         return organization
 
     @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("organization"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, OrganizationSchema)
     def put(self, organization_id: uuid.UUID):
         """Replace an organization with its full record (a `directory:admin` key).
@@ -82,13 +98,22 @@ class OrganizationById(MethodView):
         return writes.write("organization", OrganizationSchema, organization_id, "replace")
 
     @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("organization"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, OrganizationSchema)
     def patch(self, organization_id: uuid.UUID):
-        """Change some fields of an organization: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
+        """Change some fields of an organization: a JSON Merge Patch (RFC 7396) of its record.
+
+        A `directory:admin` key."""
         return writes.write("organization", OrganizationSchema, organization_id, "patch")
 
-    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.delete_errors("organization", "by its services, programs, locations or child organizations"))
+    @keyed(
+        blp,
+        *writes.ADMIN_ONLY,
+        errors=writes.delete_errors("organization", "by its services, programs, locations or child organizations"),
+    )
     @blp.doc(parameters=[writes.if_match_doc()])
     @blp.response(204)
     def delete(self, organization_id: uuid.UUID):

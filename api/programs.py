@@ -1,4 +1,5 @@
 """Programs of the Office for Community Child Health (Help Me Grow, Healthy Homes, ...)."""
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -49,7 +50,10 @@ class ProgramByIdOrSlug(MethodView):
         return program
 
     @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("program"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, ProgramSchema)
     def put(self, id_or_slug: str):
         """Replace a program with its full record (a `directory:admin` key).
@@ -59,13 +63,20 @@ class ProgramByIdOrSlug(MethodView):
         return writes.write("program", ProgramSchema, directory.get_program(session(), id_or_slug).id, "replace")
 
     @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("program"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, ProgramSchema)
     def patch(self, id_or_slug: str):
         """Change some fields of a program: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
         return writes.write("program", ProgramSchema, directory.get_program(session(), id_or_slug).id, "patch")
 
-    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.delete_errors("program", "by its services, referrals, API keys or staff accounts"))
+    @keyed(
+        blp,
+        *writes.ADMIN_ONLY,
+        errors=writes.delete_errors("program", "by its services, referrals, API keys or staff accounts"),
+    )
     @blp.doc(parameters=[writes.if_match_doc()])
     @blp.response(204)
     def delete(self, id_or_slug: str):

@@ -1,4 +1,5 @@
 """Referral contact points: who to contact to refer a child to a service, and how."""
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 

@@ -3,6 +3,7 @@
 Every referral route needs an API key. Responses carry `Cache-Control: no-store` and never
 appear in logs; CORS is allowed only from the origins in `CORS_ORIGINS`.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from flask_smorest import Blueprint, abort
 from api.auth import documented, require
 from api.common import QUERY, page_response, session
 from core import referrals
+from schemas.hsds import page_of
 from schemas.referrals import (
     ReferralEventOut,
     ReferralIn,
@@ -23,7 +25,6 @@ from schemas.referrals import (
     ReferralOut,
     StatusChangeIn,
 )
-from schemas.hsds import page_of
 
 blp = Blueprint("referrals", __name__, url_prefix="/referrals", description="Closed-loop referrals (API key required).")
 
@@ -103,21 +104,43 @@ class Referrals(MethodView):
         changed since. Filter by `status` and `service_id` (repeat to OR).
         """
         page = referrals.list_referrals(
-            session(), g.client, args["status"], args["service_id"], args.get("updated_since"), args["page"], args["per_page"]
+            session(),
+            g.client,
+            args["status"],
+            args["service_id"],
+            args.get("updated_since"),
+            args["page"],
+            args["per_page"],
         )
         response = page_response(page, ReferralOut())
         session().commit()  # the audit entries of this read
         return response
 
-    @documented(blp, 
+    @documented(
+        blp,
         (409, "The Idempotency-Key was used with a different body."),
-        (422, "A field is invalid or unknown, the service does not take referrals, or the child is outside its age range."),
+        (
+            422,
+            "A field is invalid or unknown, the service does not take referrals, "
+            "or the child is outside its age range.",
+        ),
         (428, "The Idempotency-Key header is missing or malformed."),
     )
     @require("referrals:submit")
     @blp.arguments(ReferralIn)
-    @blp.response(201, ReferralOut, headers={"Location": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}})
-    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string", "maxLength": 255}}])
+    @blp.response(
+        201, ReferralOut, headers={"Location": {"schema": {"type": "string"}}, "ETag": {"schema": {"type": "string"}}}
+    )
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        ]
+    )
     def post(self, data):
         """Refer a child to a service.
 
@@ -162,7 +185,8 @@ class ReferralById(MethodView):
 
 @blp.route("/<uuid:referral_id>/status")
 class ReferralStatus(MethodView):
-    @documented(blp, 
+    @documented(
+        blp,
         (404, "No referral with this id is visible to this key."),
         (409, "The lifecycle does not allow this move; `errors.allowed` lists the next statuses."),
         (400, "The body is not well-formed JSON, or If-Match is not one entity tag."),
@@ -184,7 +208,13 @@ class ReferralStatus(MethodView):
         completed.
         """
         referral = referrals.transition_referral(
-            session(), g.client, referral_id, data["status"], data.get("reason"), data.get("outcome"), expected_version()
+            session(),
+            g.client,
+            referral_id,
+            data["status"],
+            data.get("reason"),
+            data.get("outcome"),
+            expected_version(),
         )
         session().commit()
         return referral_response(referral)

@@ -1,4 +1,5 @@
 """GET /: what this API is and how it relates to HSDS; the liveness and readiness probes."""
+
 from alembic.script import ScriptDirectory
 from flask import current_app, jsonify, request, url_for
 from flask.views import MethodView
@@ -75,8 +76,14 @@ class Ready(MethodView):
     @blp.alt_response(
         503,
         schema=NotReadySchema,
-        description="Not ready: `reason` is `database_unreachable` (with `Retry-After`) or `migrations_pending`, in the error envelope.",
-        headers={"Retry-After": {"description": "Seconds to wait before asking again (database unreachable).", "schema": {"type": "integer"}}},
+        description="Not ready: `reason` is `database_unreachable` (with `Retry-After`) "
+        "or `migrations_pending`, in the error envelope.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds to wait before asking again (database unreachable).",
+                "schema": {"type": "integer"},
+            }
+        },
     )
     def get(self):
         """Readiness: the database answers and its schema is at the migrations' head.

@@ -1,4 +1,5 @@
 """Services at locations: where a service is offered."""
+
 import uuid
 
 from flask.views import MethodView
@@ -37,7 +38,9 @@ class ServiceAtLocations(MethodView):
         """
         schema = ServiceAtLocationSchema() if args["full"] else ServiceAtLocationListItemSchema()
         if args["format"] == "ndjson":
-            return ndjson_response(directory.stream_service_at_locations(session(), query_from(args), args["full"]), schema)
+            return ndjson_response(
+                directory.stream_service_at_locations(session(), query_from(args), args["full"]), schema
+            )
         page = directory.list_service_at_locations(
             session(), query_from(args), args["page"], args["per_page"], args["full"], count_limit()
         )
@@ -47,7 +50,9 @@ class ServiceAtLocations(MethodView):
     @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
     @blp.response(201, ServiceAtLocationSchema)
     def post(self):
-        """Create a service at location from its record (program staff of its service, or an admin); checked by the rules of `flask hsds import`."""
+        """Create a service at location from its record (program staff of its service, or an admin).
+
+        Checked by the rules of `flask hsds import`."""
         return writes.write("service_at_location", ServiceAtLocationSchema, None, "create")
 
 
@@ -62,7 +67,10 @@ class ServiceAtLocationById(MethodView):
         return sal
 
     @keyed(blp, *writes.STAFF, errors=writes.errors("service at location"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, ServiceAtLocationSchema)
     def put(self, sal_id: uuid.UUID):
         """Replace a service at location with its full record (program staff of its service, or an admin).
@@ -72,17 +80,24 @@ class ServiceAtLocationById(MethodView):
         return writes.write("service_at_location", ServiceAtLocationSchema, sal_id, "replace")
 
     @keyed(blp, *writes.STAFF, errors=writes.errors("service at location"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, ServiceAtLocationSchema)
     def patch(self, sal_id: uuid.UUID):
-        """Change some fields of a service at location: a JSON Merge Patch (RFC 7396) of its record (program staff of its service, or an admin)."""
+        """Change some fields of a service at location: a JSON Merge Patch (RFC 7396) of its record.
+
+        Program staff of its service, or an admin."""
         return writes.write("service_at_location", ServiceAtLocationSchema, sal_id, "patch")
 
     @keyed(blp, *writes.STAFF, errors=writes.delete_errors("service at location", None))
     @blp.doc(parameters=[writes.if_match_doc()])
     @blp.response(204)
     def delete(self, sal_id: uuid.UUID):
-        """Stop offering a service at a location: delete the service at location with its phones, contacts and schedules (program staff of its service, or an admin).
+        """Stop offering a service at a location: delete the service at location with its dependants.
+
+        Its phones, contacts and schedules go with it. Program staff of its service, or an admin.
 
         The location stays. Send the record's `ETag` as `If-Match`.
         """

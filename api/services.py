@@ -1,4 +1,5 @@
 """Services: the things a family can be referred to."""
+
 import uuid
 
 from flask import current_app, g, request
@@ -60,8 +61,13 @@ WRITE_ERRORS = (
     (422, "The record breaks a rule; `errors` names each field at fault. Nothing was changed."),
     (428, "No If-Match: send the record's ETag."),
 )
-IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-            "description": "The record's ETag, as its last read answered it."}
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The record's ETag, as its last read answered it.",
+}
 ETAG = {"ETag": {"description": "The record's new version.", "schema": {"type": "string"}}}
 RECORD_BODY = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Service"}}}}
 PATCH_BODY = {"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}}
@@ -75,7 +81,9 @@ class HistoryChangeSchema(Schema):
 
 class HistoryEntrySchema(Schema):
     id = fields.UUID(required=True)
-    action = fields.String(required=True, metadata={"enum": ["create", "replace", "patch", "delete", "verify", "capacity"]})
+    action = fields.String(
+        required=True, metadata={"enum": ["create", "replace", "patch", "delete", "verify", "capacity"]}
+    )
     at = fields.AwareDateTime(required=True)
     client_id = fields.UUID(allow_none=True)
     client_name = fields.String(required=True, metadata={"description": "The API client that wrote."})

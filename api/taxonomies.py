@@ -1,4 +1,5 @@
 """Taxonomies and taxonomy terms: the service categories."""
+
 import uuid
 
 from flask.views import MethodView
@@ -60,7 +61,10 @@ class TaxonomyTerms(MethodView):
         every match, one record a line, with no envelope and no paging.
         """
         filters = directory.TermFilters(
-            taxonomy_ids=args["taxonomy_id"], parent_ids=args["parent_id"], top_only=args["top_only"], search=args.get("search")
+            taxonomy_ids=args["taxonomy_id"],
+            parent_ids=args["parent_id"],
+            top_only=args["top_only"],
+            search=args.get("search"),
         )
         if args["format"] == "ndjson":
             return ndjson_response(directory.stream_taxonomy_terms(session(), filters), TaxonomyTermSchema())
@@ -71,7 +75,9 @@ class TaxonomyTerms(MethodView):
     @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
     @blp.response(201, TaxonomyTermDetailSchema)
     def post(self):
-        """Create a taxonomy term from its record (a `directory:admin` key); checked by the rules of `flask hsds import`."""
+        """Create a taxonomy term from its record (a `directory:admin` key).
+
+        Checked by the rules of `flask hsds import`."""
         return writes.write("taxonomy_term", TaxonomyTermDetailSchema, None, "create")
 
 
@@ -86,7 +92,10 @@ class TaxonomyTermById(MethodView):
         return term
 
     @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("taxonomy term"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, TaxonomyTermDetailSchema)
     def put(self, term_id: uuid.UUID):
         """Replace a taxonomy term with its full record (a `directory:admin` key).
@@ -96,13 +105,22 @@ class TaxonomyTermById(MethodView):
         return writes.write("taxonomy_term", TaxonomyTermDetailSchema, term_id, "replace")
 
     @keyed(blp, *writes.ADMIN_ONLY, errors=writes.errors("taxonomy term"))
-    @blp.doc(parameters=[writes.if_match_doc()], requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}})
+    @blp.doc(
+        parameters=[writes.if_match_doc()],
+        requestBody={"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}},
+    )
     @blp.response(200, TaxonomyTermDetailSchema)
     def patch(self, term_id: uuid.UUID):
-        """Change some fields of a taxonomy term: a JSON Merge Patch (RFC 7396) of its record (a `directory:admin` key)."""
+        """Change some fields of a taxonomy term: a JSON Merge Patch (RFC 7396) of its record.
+
+        A `directory:admin` key."""
         return writes.write("taxonomy_term", TaxonomyTermDetailSchema, term_id, "patch")
 
-    @keyed(blp, *writes.ADMIN_ONLY, errors=writes.delete_errors("taxonomy term", "records categorised by it, or terms below it"))
+    @keyed(
+        blp,
+        *writes.ADMIN_ONLY,
+        errors=writes.delete_errors("taxonomy term", "records categorised by it, or terms below it"),
+    )
     @blp.doc(parameters=[writes.if_match_doc()])
     @blp.response(204)
     def delete(self, term_id: uuid.UUID):

@@ -1,4 +1,5 @@
 """Webhooks: signed, id-only notifications of referral events."""
+
 from __future__ import annotations
 
 import uuid
@@ -14,7 +15,9 @@ from schemas.args import PageArgs
 from schemas.hsds import page_of
 from schemas.referrals import WebhookCreatedOut, WebhookDeliveryOut, WebhookIn, WebhookOut
 
-blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Referral event notifications (API key required).")
+blp = Blueprint(
+    "webhooks", __name__, url_prefix="/webhooks", description="Referral event notifications (API key required)."
+)
 
 WebhookPage = page_of(WebhookOut, "WebhookPage")
 DeliveryPage = page_of(WebhookDeliveryOut, "WebhookDeliveryPage")
@@ -65,7 +68,9 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookPage)
     def get(self, args):
         """List this key's webhooks, each `active` or `disabled` (with the reason)."""
-        return page_response(webhooks.list_subscriptions(session(), g.client, args["page"], args["per_page"]), WebhookOut())
+        return page_response(
+            webhooks.list_subscriptions(session(), g.client, args["page"], args["per_page"]), WebhookOut()
+        )
 
 
 @blp.route("/<uuid:webhook_id>")

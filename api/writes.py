@@ -1,6 +1,7 @@
 """The write routes of records other than services (organizations, programs, taxonomy terms,
 services at locations), all alike: POST creates, PUT replaces, PATCH merge-patches, each
 checked by the rules of `flask hsds import` (core.editing.save_record), with If-Match."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,8 +28,13 @@ def errors(kind: str) -> tuple[tuple[int, str], ...]:
 
 
 def if_match_doc() -> dict:
-    return {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-            "description": "The record's ETag (required for PUT and PATCH)."}
+    return {
+        "in": "header",
+        "name": "If-Match",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The record's ETag (required for PUT and PATCH).",
+    }
 
 
 def write(kind: str, schema, record_id: uuid.UUID | None, action: str):
@@ -61,8 +67,17 @@ def remove(kind: str, schema, record_id: uuid.UUID):
 
 
 def delete_errors(kind: str, referenced_by: str | None) -> tuple[tuple[int, str], ...]:
-    conflict = ((409, f"The {kind} is still referenced ({referenced_by}); the message and `errors.referenced_by` "
-                      "say by what and how many."),) if referenced_by else ()
+    conflict = (
+        (
+            (
+                409,
+                f"The {kind} is still referenced ({referenced_by}); the message and `errors.referenced_by` "
+                "say by what and how many.",
+            ),
+        )
+        if referenced_by
+        else ()
+    )
     return (
         (404, f"No {kind} has this id."),
         *conflict,

@@ -18,6 +18,7 @@ The vocabulary is skewed on purpose: "children", "families" and "services" are i
 records, topic words ("tutoring", "food pantry") in a few percent each, and the RARE words
 in well under one percent each, so the benchmark has selective and very common words.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,60 +45,216 @@ NAMESPACE = uuid.UUID("b6a1f0d2-4c1e-4e55-9b1a-2f0c5be7d301")
 
 # (name, categories, weight, what the service does). Weights make some topics common.
 TOPICS = [
-    ("Child Care", ["occh-early-childhood-systems"], 10, "licensed child care and early learning for infants, toddlers and preschoolers"),
+    (
+        "Child Care",
+        ["occh-early-childhood-systems"],
+        10,
+        "licensed child care and early learning for infants, toddlers and preschoolers",
+    ),
     ("Food Pantry", ["occh-basic-needs"], 9, "a food pantry with groceries, fresh produce and baby formula"),
     ("Tutoring", ["occh-cradle-to-career-education"], 8, "after school tutoring and homework help in reading and math"),
-    ("Parenting Classes", ["occh-development"], 7, "parenting classes on routines, positive discipline and child development"),
+    (
+        "Parenting Classes",
+        ["occh-development"],
+        7,
+        "parenting classes on routines, positive discipline and child development",
+    ),
     ("Mentoring", ["occh-cradle-to-career-education"], 6, "one-to-one mentoring for youth and teens"),
-    ("Behavioral Health", ["occh-behavioral-health-connection"], 6, "counseling and mental health support for children and teens"),
-    ("Dental Clinic", ["occh-complex-medical-needs"], 5, "a dental clinic with cleanings, sealants and fluoride varnish for kids"),
-    ("Housing Counseling", ["occh-housing-financial-assistance"], 5, "housing counseling, rental assistance and help when facing eviction"),
-    ("Asthma Education", ["occh-asthma-management"], 4, "asthma education, inhaler technique and reducing asthma triggers at home"),
-    ("Developmental Screening", ["occh-early-identification"], 4, "developmental screening with the Ages and Stages Questionnaire"),
+    (
+        "Behavioral Health",
+        ["occh-behavioral-health-connection"],
+        6,
+        "counseling and mental health support for children and teens",
+    ),
+    (
+        "Dental Clinic",
+        ["occh-complex-medical-needs"],
+        5,
+        "a dental clinic with cleanings, sealants and fluoride varnish for kids",
+    ),
+    (
+        "Housing Counseling",
+        ["occh-housing-financial-assistance"],
+        5,
+        "housing counseling, rental assistance and help when facing eviction",
+    ),
+    (
+        "Asthma Education",
+        ["occh-asthma-management"],
+        4,
+        "asthma education, inhaler technique and reducing asthma triggers at home",
+    ),
+    (
+        "Developmental Screening",
+        ["occh-early-identification"],
+        4,
+        "developmental screening with the Ages and Stages Questionnaire",
+    ),
     ("Home Visiting", ["occh-development"], 4, "home visiting by nurses for new parents and their babies"),
     ("Summer Camp", ["occh-cradle-to-career-education"], 4, "summer camp with swimming, arts and sports"),
-    ("Youth Sports", ["occh-injury-prevention"], 4, "youth sports leagues with coaching on concussion and injury prevention"),
-    ("Lead Testing", ["occh-lead-poisoning-prevention"], 3, "blood lead testing and lead poisoning prevention for young children"),
-    ("Car Seat Check", ["occh-car-seat-safety"], 3, "car seat inspections and installation help by certified technicians"),
-    ("Care Coordination", ["occh-care-coordination"], 3, "care coordination for children with special health care needs"),
+    (
+        "Youth Sports",
+        ["occh-injury-prevention"],
+        4,
+        "youth sports leagues with coaching on concussion and injury prevention",
+    ),
+    (
+        "Lead Testing",
+        ["occh-lead-poisoning-prevention"],
+        3,
+        "blood lead testing and lead poisoning prevention for young children",
+    ),
+    (
+        "Car Seat Check",
+        ["occh-car-seat-safety"],
+        3,
+        "car seat inspections and installation help by certified technicians",
+    ),
+    (
+        "Care Coordination",
+        ["occh-care-coordination"],
+        3,
+        "care coordination for children with special health care needs",
+    ),
     ("Legal Aid", ["occh-legal-help"], 3, "free legal aid for housing conditions, public benefits and custody"),
     ("Clothing Closet", ["occh-basic-needs"], 3, "free clothing, diapers and winter coats"),
-    ("Nutrition Program", ["occh-basic-needs"], 3, "nutrition counseling and WIC enrollment for pregnant women and young children"),
-    ("Early Intervention", ["occh-early-identification"], 3, "Birth to Three early intervention for speech and motor delays"),
+    (
+        "Nutrition Program",
+        ["occh-basic-needs"],
+        3,
+        "nutrition counseling and WIC enrollment for pregnant women and young children",
+    ),
+    (
+        "Early Intervention",
+        ["occh-early-identification"],
+        3,
+        "Birth to Three early intervention for speech and motor delays",
+    ),
     ("Family Literacy", ["occh-cradle-to-career-education"], 3, "family literacy, story time and free books"),
-    ("Home Safety", ["occh-safety-education", "occh-home-hazard-education"], 2, "home safety education on window guards, smoke alarms and poison prevention"),
-    ("Violence Prevention", ["occh-violence-intervention"], 2, "violence prevention and support for youth who have been hurt"),
-    ("Healthy Homes Inspection", ["occh-home-safety-inspection", "occh-healthy-housing"], 2, "home inspections for lead, mold, pests and other hazards"),
-    ("Transition Services", ["occh-transition-to-adulthood"], 2, "transition planning for youth moving to adult health care"),
+    (
+        "Home Safety",
+        ["occh-safety-education", "occh-home-hazard-education"],
+        2,
+        "home safety education on window guards, smoke alarms and poison prevention",
+    ),
+    (
+        "Violence Prevention",
+        ["occh-violence-intervention"],
+        2,
+        "violence prevention and support for youth who have been hurt",
+    ),
+    (
+        "Healthy Homes Inspection",
+        ["occh-home-safety-inspection", "occh-healthy-housing"],
+        2,
+        "home inspections for lead, mold, pests and other hazards",
+    ),
+    (
+        "Transition Services",
+        ["occh-transition-to-adulthood"],
+        2,
+        "transition planning for youth moving to adult health care",
+    ),
     ("Bike Safety", ["occh-bike-safety"], 1, "bike helmet fitting and bicycle safety rodeos"),
     ("Weatherization", ["occh-weatherization-referral"], 1, "weatherization and energy assistance to keep homes warm"),
-    ("Lead Abatement", ["occh-home-hazard-remediation"], 1, "lead abatement planning and temporary relocation during remediation"),
-    ("Medical Equipment Loan", ["occh-basic-needs", "occh-complex-medical-needs"], 1, "loans of wheelchairs, walkers and other medical equipment"),
+    (
+        "Lead Abatement",
+        ["occh-home-hazard-remediation"],
+        1,
+        "lead abatement planning and temporary relocation during remediation",
+    ),
+    (
+        "Medical Equipment Loan",
+        ["occh-basic-needs", "occh-complex-medical-needs"],
+        1,
+        "loans of wheelchairs, walkers and other medical equipment",
+    ),
     ("Advocacy", ["occh-advocacy"], 1, "advocacy for children's health policy with local lawmakers"),
 ]
 
 # Words in well under 1% of the services each: the "selective" queries.
 RARE = [
-    "audiology", "orthodontics", "hippotherapy", "braille", "doula", "lactation", "dyslexia", "stuttering",
-    "refugee", "kinship", "homeschool", "robotics", "tracheostomy", "epilepsy", "scoliosis", "eczema",
-    "immunization", "eyeglasses", "chess", "violin", "archery", "beekeeping", "ukulele", "origami", "ceramics",
-    "citizenship", "bereavement", "truancy", "fatherhood", "grandparents", "hemophilia", "celiac", "sickle",
-    "phenylketonuria", "tourette", "bilingual", "veterans", "ballet", "lacrosse", "astronomy",
+    "audiology",
+    "orthodontics",
+    "hippotherapy",
+    "braille",
+    "doula",
+    "lactation",
+    "dyslexia",
+    "stuttering",
+    "refugee",
+    "kinship",
+    "homeschool",
+    "robotics",
+    "tracheostomy",
+    "epilepsy",
+    "scoliosis",
+    "eczema",
+    "immunization",
+    "eyeglasses",
+    "chess",
+    "violin",
+    "archery",
+    "beekeeping",
+    "ukulele",
+    "origami",
+    "ceramics",
+    "citizenship",
+    "bereavement",
+    "truancy",
+    "fatherhood",
+    "grandparents",
+    "hemophilia",
+    "celiac",
+    "sickle",
+    "phenylketonuria",
+    "tourette",
+    "bilingual",
+    "veterans",
+    "ballet",
+    "lacrosse",
+    "astronomy",
 ]
 
 PREFIXES = [
-    "Community", "Family", "Neighborhood", "Bright Futures", "New Beginnings", "Hope", "Kids First",
-    "Greater", "United", "Riverside", "Hilltop", "Little Steps", "Open Door", "Harbor", "Sunrise",
+    "Community",
+    "Family",
+    "Neighborhood",
+    "Bright Futures",
+    "New Beginnings",
+    "Hope",
+    "Kids First",
+    "Greater",
+    "United",
+    "Riverside",
+    "Hilltop",
+    "Little Steps",
+    "Open Door",
+    "Harbor",
+    "Sunrise",
 ]
 SUFFIXES = ["", "", "Program", "Center", "Services", "Project", "Initiative", "Network", "Partnership"]
 ORG_KINDS = [
-    "Family Resource Center", "Community Action Agency", "Youth Services Bureau", "Health Department",
-    "Public Library", "YMCA", "Boys and Girls Club", "Community Health Center", "Housing Authority",
-    "Parent Network", "Literacy Volunteers", "Children's Museum", "School Readiness Council",
+    "Family Resource Center",
+    "Community Action Agency",
+    "Youth Services Bureau",
+    "Health Department",
+    "Public Library",
+    "YMCA",
+    "Boys and Girls Club",
+    "Community Health Center",
+    "Housing Authority",
+    "Parent Network",
+    "Literacy Volunteers",
+    "Children's Museum",
+    "School Readiness Council",
 ]
 FOR_WHOM = [
-    "for children and families", "for families with young children", "for children, teens and their families",
-    "for parents and caregivers of children", "for families and children of all backgrounds",
+    "for children and families",
+    "for families with young children",
+    "for children, teens and their families",
+    "for parents and caregivers of children",
+    "for families and children of all backgrounds",
 ]
 COMMON_SENTENCES = [
     "Services are free for children and families in {town} and nearby towns.",
@@ -113,13 +270,34 @@ RARE_SENTENCES = [
     "Staff also offer {rare} sessions for families.",
 ]
 REGIONS = ["central", "northern", "southern", "eastern", "western", "greater Hartford", "coastal"]
-STREETS = ["Main", "Park", "Church", "Elm", "Maple", "Washington", "Broad", "Prospect", "Albany", "Farmington", "Wethersfield", "Asylum"]
+STREETS = [
+    "Main",
+    "Park",
+    "Church",
+    "Elm",
+    "Maple",
+    "Washington",
+    "Broad",
+    "Prospect",
+    "Albany",
+    "Farmington",
+    "Wethersfield",
+    "Asylum",
+]
 AGE_RANGES = [(0, 3), (0, 5), (3, 5), (0, 8), (5, 12), (6, 18), (12, 18), (14, 21), (0, 18), (0, 21), (16, 26)]
 # (code, name, probability among services that list languages)
 LANGUAGES = [
-    ("es", "Spanish", 0.55), ("pt", "Portuguese", 0.12), ("pl", "Polish", 0.06), ("ht", "Haitian Creole", 0.05),
-    ("fr", "French", 0.04), ("vi", "Vietnamese", 0.03), ("zh", "Chinese", 0.03), ("ar", "Arabic", 0.03),
-    ("ru", "Russian", 0.02), ("it", "Italian", 0.02), ("bs", "Bosnian", 0.01),
+    ("es", "Spanish", 0.55),
+    ("pt", "Portuguese", 0.12),
+    ("pl", "Polish", 0.06),
+    ("ht", "Haitian Creole", 0.05),
+    ("fr", "French", 0.04),
+    ("vi", "Vietnamese", 0.03),
+    ("zh", "Chinese", 0.03),
+    ("ar", "Arabic", 0.03),
+    ("ru", "Russian", 0.02),
+    ("it", "Italian", 0.02),
+    ("bs", "Bosnian", 0.01),
 ]
 
 
@@ -258,7 +436,9 @@ class Generator:
         if rng.random() < 0.3:
             record["email"] = f"intake{index}@example.org"
         if rng.random() < 0.3:
-            record["fees_description"] = rng.choice(["Free.", "Sliding scale fees.", "Most insurance accepted, including HUSKY."])
+            record["fees_description"] = rng.choice(
+                ["Free.", "Sliding scale fees.", "Most insurance accepted, including HUSKY."]
+            )
         record["service_areas"] = self.service_areas(index, home)
         record["languages"] = self.languages(index)
         record["phones"] = [self.phone("service", index)] if rng.random() < 0.7 else []
@@ -298,9 +478,30 @@ class Generator:
 
 
 BIG_TOWNS = {
-    "Bridgeport", "New Haven", "Hartford", "Stamford", "Waterbury", "Norwalk", "Danbury", "New Britain",
-    "West Hartford", "Greenwich", "Bristol", "Meriden", "Manchester", "West Haven", "Milford", "Stratford",
-    "East Hartford", "Middletown", "Enfield", "Norwich", "New London", "Torrington", "Hamden", "Fairfield",
+    "Bridgeport",
+    "New Haven",
+    "Hartford",
+    "Stamford",
+    "Waterbury",
+    "Norwalk",
+    "Danbury",
+    "New Britain",
+    "West Hartford",
+    "Greenwich",
+    "Bristol",
+    "Meriden",
+    "Manchester",
+    "West Haven",
+    "Milford",
+    "Stratford",
+    "East Hartford",
+    "Middletown",
+    "Enfield",
+    "Norwich",
+    "New London",
+    "Torrington",
+    "Hamden",
+    "Fairfield",
 }
 
 
@@ -312,7 +513,7 @@ def absolute_sqlite_url(url: str) -> str:
     it under instance/)."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        return prefix + str(Path(url[len(prefix):]).resolve())
+        return prefix + str(Path(url[len(prefix) :]).resolve())
     return url
 
 
@@ -377,8 +578,7 @@ def generate(database_url: str, services: int, seed: int, out=sys.stdout) -> dic
         db.engine.dispose()
     rate = services / elapsed if elapsed > 0 else math.inf
     print(
-        f"loaded {services} services and {organizations} organizations in {elapsed:.1f} s: "
-        f"{rate:.1f} services/second",
+        f"loaded {services} services and {organizations} organizations in {elapsed:.1f} s: {rate:.1f} services/second",
         file=out,
         flush=True,
     )

@@ -13,6 +13,7 @@
    its peak resident memory (ru_maxrss). The database is deleted afterwards unless
    --keep.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from generate import SERVICES_PER_ORGANIZATION, Generator, absolute_sqlite_url  # noqa: E402  (bench/ is on sys.path)
+
 from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -49,12 +51,16 @@ def write_package(folder: Path, services: int, seed: int) -> dict[str, int]:
     handles = {spec.name: (folder / spec.path).open("w", newline="", encoding="utf-8") for spec in TABLES}
     writers = {}
     for spec in TABLES:
-        writers[spec.name] = csv.DictWriter(handles[spec.name], fieldnames=[f.name for f in spec.fields], lineterminator="\r\n")
+        writers[spec.name] = csv.DictWriter(
+            handles[spec.name], fieldnames=[f.name for f in spec.fields], lineterminator="\r\n"
+        )
         writers[spec.name].writeheader()
     counts = dict.fromkeys(writers, 0)
 
     def put(table: str, row: dict, **fixed) -> None:
-        writers[table].writerow({key: value for key, value in {**row, **fixed}.items() if key in writers[table].fieldnames})
+        writers[table].writerow(
+            {key: value for key, value in {**row, **fixed}.items() if key in writers[table].fieldnames}
+        )
         counts[table] += 1
 
     taxonomy = json.loads((ROOT / "seed_data" / "taxonomy.json").read_text(encoding="utf-8"))
@@ -95,11 +101,25 @@ def write_package(folder: Path, services: int, seed: int) -> dict[str, int]:
             put("referral_contact_point", point, service_id=sid)
         for code in dict.fromkeys(service["categories"]):
             term_id = term_ids[code]
-            put("attribute", {"id": str(uuid.uuid5(ATTRIBUTE_NAMESPACE, f"{sid}:{term_id}")), "link_id": sid,
-                              "link_type": "service_category", "link_entity": "service", "taxonomy_term_id": term_id})
+            put(
+                "attribute",
+                {
+                    "id": str(uuid.uuid5(ATTRIBUTE_NAMESPACE, f"{sid}:{term_id}")),
+                    "link_id": sid,
+                    "link_type": "service_category",
+                    "link_entity": "service",
+                    "taxonomy_term_id": term_id,
+                },
+            )
         for location_id in dict.fromkeys(service["location_ids"]):
-            put("service_at_location", {"id": str(uuid.uuid5(ATTRIBUTE_NAMESPACE, f"sal:{sid}:{location_id}")),
-                                        "service_id": sid, "location_id": location_id})
+            put(
+                "service_at_location",
+                {
+                    "id": str(uuid.uuid5(ATTRIBUTE_NAMESPACE, f"sal:{sid}:{location_id}")),
+                    "service_id": sid,
+                    "location_id": location_id,
+                },
+            )
     for handle in handles.values():
         handle.close()
     (folder / PACKAGE_FILE).write_text(json.dumps(describe_package(), indent=2) + "\n", encoding="utf-8")
@@ -119,8 +139,14 @@ def empty_database(engine: str, services: int) -> tuple[str, callable]:
     name = f"bench_import_{services}"
 
     def admin():
-        return psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                               dbname=url.database, autocommit=True)
+        return psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            autocommit=True,
+        )
 
     with admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -149,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(path.stat().st_size for path in folder.iterdir())
 
     url, drop = empty_database(args.engine, args.services)
-    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "RATELIMIT_ENABLED": "false",
-           "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY") or TEST_DATA_ENCRYPTION_KEY}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "FLASK_APP": "wsgi",
+        "RATELIMIT_ENABLED": "false",
+        "DATA_ENCRYPTION_KEY": os.environ.get("DATA_ENCRYPTION_KEY") or TEST_DATA_ENCRYPTION_KEY,
+    }
     flask = [sys.executable, "-m", "flask"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -170,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return done.returncode
     cores = os.cpu_count()
     print(
-        f"- {datetime.now(timezone.utc).isoformat(timespec='seconds')}, {args.engine}, {args.services:,} services "
+        f"- {datetime.now(UTC).isoformat(timespec='seconds')}, {args.engine}, {args.services:,} services "
         f"({size / 2**20:.0f} MiB of CSV): {elapsed:.1f} s, {args.services / elapsed:,.0f} services/s, "
         f"{cpu:.1f} s of CPU in the importing process, peak RSS {peak_mib:.0f} MiB; 1-minute load average at the end "
         f"{load:.1f}; {cores} cores, Python {platform.python_version()}, {platform.machine()}"

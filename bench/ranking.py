@@ -41,6 +41,7 @@ two rankers share.
 Also prints how many of RUM's top 20 are in ts_rank's top 20 (and Tantivy's in bm25's).
 Writes every figure to bench/out/ranking-<time>.json. Run it on a quiet machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ import statistics
 import sys
 import time
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -63,10 +64,10 @@ os.environ["BENCH_NO_REEXEC"] = "1"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+import run as bench_run  # noqa: E402  (the query set)
 from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-import run as bench_run  # noqa: E402  (the query set)
 from api import prepare_sqlite_connection  # noqa: E402
 from api.config import normalise_database_url  # noqa: E402
 from core import directory, search  # noqa: E402
@@ -200,8 +201,11 @@ def measure_sqlite(url: str, classes: dict, repeat: int, with_tantivy: bool) -> 
         if with_tantivy:
             index = TantivyIndex(session)
             out["tantivy_build_ms"] = round(index.build_ms)
-            print(f"sqlite: tantivy index of {session.scalar(text('SELECT count(*) FROM service_search'))} "
-                  f"rows built in {index.build_ms / 1000:.1f} s", flush=True)
+            print(
+                f"sqlite: tantivy index of {session.scalar(text('SELECT count(*) FROM service_search'))} "
+                f"rows built in {index.build_ms / 1000:.1f} s",
+                flush=True,
+            )
         for cls, words_list in classes.items():
             for words in words_list:
                 found = criteria_for(session, words)
@@ -238,7 +242,8 @@ def pg_ways(session: Session, found: search.Criteria) -> dict:
     rum = (  # as core.search.top_hits asks it: ties at the page's end ordered by service_id
         "SELECT service_id FROM ("
         f"SELECT service_id, document <=> q AS distance FROM service_search{source} WHERE {where} "
-        f"ORDER BY document <=> q FETCH FIRST {PAGE} ROWS WITH TIES) AS ranked ORDER BY distance, service_id LIMIT {PAGE}"
+        f"ORDER BY document <=> q FETCH FIRST {PAGE} ROWS WITH TIES) AS ranked "
+        f"ORDER BY distance, service_id LIMIT {PAGE}"
     )
     count = f"SELECT count(*) FROM service_search{source} WHERE {where}"
     return {
@@ -336,16 +341,19 @@ def measure_rankers(url: str, classes: dict, repeat: int) -> dict:
         out["tantivy_build_s"] = round(state.build_seconds, 2)
         out["tantivy_documents"] = state.documents
         out["tantivy_rss_growth_mib"] = round(_rss_mib() - before, 1)
-        print(f"{engine.dialect.name}: tantivy index of {state.documents} services built in "
-              f"{state.build_seconds:.1f} s, resident memory +{out['tantivy_rss_growth_mib']} MiB", flush=True)
+        print(
+            f"{engine.dialect.name}: tantivy index of {state.documents} services built in "
+            f"{state.build_seconds:.1f} s, resident memory +{out['tantivy_rss_growth_mib']} MiB",
+            flush=True,
+        )
         for cls, words_list in classes.items():
             for words in words_list:
                 found = criteria_for(session, words)
                 ways = {
-                    "sql_page": lambda: search.top_hits(session, found, PAGE, 0),
-                    "sql_count": lambda: search.count_hits(session, found),
-                    "tantivy_page": lambda: tantivy.top(session, found.terms, found.tag_groups, PAGE, 0),
-                    "tantivy_count": lambda: tantivy.count(session, found.terms, found.tag_groups),
+                    "sql_page": lambda found=found: search.top_hits(session, found, PAGE, 0),
+                    "sql_count": lambda found=found: search.count_hits(session, found),
+                    "tantivy_page": lambda found=found: tantivy.top(session, found.terms, found.tag_groups, PAGE, 0),
+                    "tantivy_count": lambda found=found: tantivy.count(session, found.terms, found.tag_groups),
                 }
                 row = {"class": cls, "terms": len(found.terms)}
                 results = {}
@@ -377,7 +385,9 @@ def summary(result: dict) -> list[str]:
         by_class.setdefault(row["class"], []).append(row)
     for cls, rows in by_class.items():
         ways = [k for k, v in rows[0].items() if isinstance(v, float)]
-        cells = [f"{way} {statistics.median(r[way] for r in rows):.1f} / {max(r[way] for r in rows):.1f}" for way in ways]
+        cells = [
+            f"{way} {statistics.median(r[way] for r in rows):.1f} / {max(r[way] for r in rows):.1f}" for way in ways
+        ]
         lines.append(f"{result['engine']} {cls}: " + "; ".join(cells) + " (ms, median / worst query)")
     return lines
 
@@ -389,12 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=9, help="timed runs per query and way (default 9)")
     parser.add_argument("--classes", default=",".join(CLASSES), help="query classes (default: %(default)s)")
     parser.add_argument("--tantivy", action="store_true", help="also measure a Tantivy index (pip install tantivy)")
-    parser.add_argument("--rankers", action="store_true",
-                        help="measure SEARCH_RANKER=sql against SEARCH_RANKER=tantivy (core.ranking) instead")
+    parser.add_argument(
+        "--rankers",
+        action="store_true",
+        help="measure SEARCH_RANKER=sql against SEARCH_RANKER=tantivy (core.ranking) instead",
+    )
     args = parser.parse_args(argv)
     classes = queries(args.classes.split(","))
     run = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores; {platform.platform()}; Python {platform.python_version()}",
         "loadavg_before": os.getloadavg()[0],
         "repeat": args.repeat,

@@ -10,10 +10,12 @@ warm up, then run wrk once per query class, once for the ceiling (/healthz, no d
 once for the mixed set, with the result cache off (RESULT_CACHE_SIZE=0: the search itself is
 measured). Then a second gunicorn with the result cache on, for the `repeated` classes: one
 query asked again and again, answered from the result cache (`repeated`) and revalidated with
-its ETag (`repeated_304`). Records each gunicorn worker's resident memory after its run. Prints a table per engine, writes the raw results to
+its ETag (`repeated_304`). Records each gunicorn worker's resident memory after its run.
+Prints a table per engine, writes the raw results to
 bench/out/results-<engine>-<N>-<time>.json and rewrites that engine's and N's section of
 bench/RESULTS.md. See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -44,13 +46,18 @@ GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 LUA = BENCH / "rotate.lua"
 
 # Re-run under the project's virtualenv (psycopg, alembic and the app live there).
-if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve() and not os.environ.get("BENCH_NO_REEXEC"):
+if (
+    VENV_PYTHON.exists()
+    and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve()
+    and not os.environ.get("BENCH_NO_REEXEC")
+):
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
-from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 import generate  # noqa: E402  (bench/generate.py: the vocabulary the queries are built from)
+
+from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 
 TARGET_P99_MS = 50.0
 TARGET_MIXED_RATIO = 0.25
@@ -80,16 +87,38 @@ def query_set() -> dict[str, list[str]]:
     phrases = [q["query"] for q in relevance if len(q["query"].split()) >= 3][:20]
 
     near_towns = [
-        "Hartford", "New Haven", "Bridgeport", "Stamford", "Waterbury", "Norwalk", "Danbury", "New Britain",
-        "West Hartford", "Meriden", "Bristol", "Manchester", "Middletown", "Norwich", "New London",
-        "Torrington", "Enfield", "Windham", "Putnam", "Old Saybrook",
+        "Hartford",
+        "New Haven",
+        "Bridgeport",
+        "Stamford",
+        "Waterbury",
+        "Norwalk",
+        "Danbury",
+        "New Britain",
+        "West Hartford",
+        "Meriden",
+        "Bristol",
+        "Manchester",
+        "Middletown",
+        "Norwich",
+        "New London",
+        "Torrington",
+        "Enfield",
+        "Windham",
+        "Putnam",
+        "Old Saybrook",
     ]
     radii = [5000, 10000, 20000]
     near_words = {3: "tutoring", 7: "food pantry", 11: "child care", 15: "dental", 19: "parenting classes"}
     near_me = []
     for i, town in enumerate(near_towns):
         lat, lon = towns[town]
-        params: list[tuple[str, object]] = [("lat", lat), ("lon", lon), ("proximity", radii[i % 3]), ("sort", "distance")]
+        params: list[tuple[str, object]] = [
+            ("lat", lat),
+            ("lon", lon),
+            ("proximity", radii[i % 3]),
+            ("sort", "distance"),
+        ]
         if i in near_words:  # "food pantry near me"
             params.insert(0, ("search", near_words[i]))
         near_me.append(_path(params))
@@ -101,10 +130,26 @@ def query_set() -> dict[str, list[str]]:
         "common": [
             _search(q)
             for q in [
-                "children", "families", "services", "children services", "family services", "children and families",
-                "services for children", "family", "child", "kids", "help for families", "children families services",
-                "community services", "free services for children", "support for families", "programs for kids",
-                "children's health", "family support services", "youth", "parents",
+                "children",
+                "families",
+                "services",
+                "children services",
+                "family services",
+                "children and families",
+                "services for children",
+                "family",
+                "child",
+                "kids",
+                "help for families",
+                "children families services",
+                "community services",
+                "free services for children",
+                "support for families",
+                "programs for kids",
+                "children's health",
+                "family support services",
+                "youth",
+                "parents",
             ]
         ],
         # multi-word family phrases (synonym expansion) from the relevance suite
@@ -113,9 +158,25 @@ def query_set() -> dict[str, list[str]]:
         "typo": [
             _search(q)
             for q in [
-                "tutering", "food pantri", "dentel clinic", "asthama", "parenting clases", "mentorring",
-                "counceling", "developmental screning", "carseat", "helthy homes", "violance", "imunization",
-                "dyslexa", "chlid care", "lead tesing", "weatherizaton", "hipotherapy", "eyeglases", "orthodontcs",
+                "tutering",
+                "food pantri",
+                "dentel clinic",
+                "asthama",
+                "parenting clases",
+                "mentorring",
+                "counceling",
+                "developmental screning",
+                "carseat",
+                "helthy homes",
+                "violance",
+                "imunization",
+                "dyslexa",
+                "chlid care",
+                "lead tesing",
+                "weatherizaton",
+                "hipotherapy",
+                "eyeglases",
+                "orthodontcs",
                 "literacey",
             ]
         ],
@@ -142,7 +203,12 @@ def query_set() -> dict[str, list[str]]:
                 [("town", "Norwich"), ("category", "occh-development")],
                 [("category", "occh-legal-help")],
                 [("age", 7), ("town", "Meriden")],
-                [("category", "occh-basic-needs"), ("category", "occh-healthy-housing"), ("language", "es"), ("age", 1)],
+                [
+                    ("category", "occh-basic-needs"),
+                    ("category", "occh-healthy-housing"),
+                    ("language", "es"),
+                    ("age", 1),
+                ],
             ]
         ],
         # search words and filters
@@ -194,7 +260,12 @@ def migration_head() -> str:
 
 
 def wanted_marker(n: int, seed: int) -> dict:
-    return {"services": n, "seed": seed, "generator_version": generate.GENERATOR_VERSION, "migration_head": migration_head()}
+    return {
+        "services": n,
+        "seed": seed,
+        "generator_version": generate.GENERATOR_VERSION,
+        "migration_head": migration_head(),
+    }
 
 
 def _same(marker: dict | None, wanted: dict) -> bool:
@@ -269,8 +340,13 @@ class PostgresDatabase:
 
         s = self.server
         return psycopg.connect(
-            host=s.host, port=s.port or 5432, user=s.username, password=s.password,
-            dbname=s.database or "postgres", autocommit=True, connect_timeout=5,
+            host=s.host,
+            port=s.port or 5432,
+            user=s.username,
+            password=s.password,
+            dbname=s.database or "postgres",
+            autocommit=True,
+            connect_timeout=5,
         )
 
     def describe(self) -> str:
@@ -307,8 +383,9 @@ class PostgresDatabase:
         import psycopg
 
         s = self.server
-        with psycopg.connect(host=s.host, port=s.port or 5432, user=s.username, password=s.password,
-                             dbname=self.name, autocommit=True) as conn:
+        with psycopg.connect(
+            host=s.host, port=s.port or 5432, user=s.username, password=s.password, dbname=self.name, autocommit=True
+        ) as conn:
             conn.execute("VACUUM ANALYZE")
         return marker
 
@@ -421,14 +498,24 @@ def check_urls(base: str, queries: dict[str, list[str]]) -> dict[str, list[dict]
     return checked
 
 
-def run_wrk(base: str, paths: list[str], duration: int, connections: int, threads: int, headers: dict | None = None) -> dict:
+def run_wrk(
+    base: str, paths: list[str], duration: int, connections: int, threads: int, headers: dict | None = None
+) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=OUT, delete=False) as handle:
         handle.write("\n".join(paths) + "\n")
         paths_file = handle.name
     cmd = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",  # wrk takes whole seconds "--timeout", "10s",
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",  # wrk takes whole seconds "--timeout", "10s",
         *[arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")],
-        "-s", str(LUA), base, "--", paths_file, str(threads),
+        "-s",
+        str(LUA),
+        base,
+        "--",
+        paths_file,
+        str(threads),
     ]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=duration + 60)
@@ -437,7 +524,7 @@ def run_wrk(base: str, paths: list[str], duration: int, connections: int, thread
     line = next((out for out in proc.stdout.splitlines() if out.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         sys.exit(f"bench/run.py: wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    raw = json.loads(line[len("BENCH_JSON "):])
+    raw = json.loads(line[len("BENCH_JSON ") :])
     seconds = raw["duration_us"] / 1e6
     lat = raw["latency_us"]
     return {
@@ -458,7 +545,7 @@ def run_wrk(base: str, paths: list[str], duration: int, connections: int, thread
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def machine() -> dict:
@@ -517,7 +604,12 @@ def table(results: dict[str, dict]) -> list[str]:
 
 
 def verdict_lines(v: dict) -> list[str]:
-    size = "" if v["at_target_size"] else " (the targets are set at 50,000 services; this run is another N; at 1,000,000 the targets are p99 <= 100 ms and mixed >= 20% of the ceiling, on PostgreSQL)"
+    size = (
+        ""
+        if v["at_target_size"]
+        else " (the targets are set at 50,000 services; this run is another N; at 1,000,000 the targets are "
+        "p99 <= 100 ms and mixed >= 20% of the ceiling, on PostgreSQL)"
+    )
     p99 = "met" if v["p99_ok"] else "NOT met: " + ", ".join(v["p99_over_target"])
     ratio = "met" if v["mixed_ratio_ok"] else "NOT met"
     return [
@@ -534,7 +626,9 @@ def verdict_lines(v: dict) -> list[str]:
 
 def memory_text(memory: dict[str, list[float]]) -> str:
     names = {"search": "result cache off", "repeated": "result cache on"}
-    return "; ".join(f"{', '.join(f'{m:.1f}' for m in sizes)} ({names.get(server, server)})" for server, sizes in memory.items())
+    return "; ".join(
+        f"{', '.join(f'{m:.1f}' for m in sizes)} ({names.get(server, server)})" for server, sizes in memory.items()
+    )
 
 
 def write_results_section(run: dict) -> None:
@@ -543,7 +637,8 @@ def write_results_section(run: dict) -> None:
     load = run["database"].get("load") or {}
     load_text = (
         f"{load['rate']:.1f} services/s ({load['seconds']:.0f} s, built {run['database'].get('built')})"
-        if load else f"reused database built {run['database'].get('built')}"
+        if load
+        else f"reused database built {run['database'].get('built')}"
     )
     body = [
         f"<!-- bench:{key} -->",
@@ -615,7 +710,9 @@ def bench_engine(engine: str, args, info: dict) -> dict:
         for cls, paths in plan:
             results[cls] = run_wrk(server.base, paths, args.duration, args.connections, args.threads)
             r = results[cls]
-            print(f"  {cls:<14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms", flush=True)
+            print(
+                f"  {cls:<14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms", flush=True
+            )
         memory["search"] = server.worker_memory_mib()
     finally:
         server.stop()
@@ -647,8 +744,10 @@ def bench_engine(engine: str, args, info: dict) -> dict:
     stamp = run["date"].replace(":", "").replace("-", "").replace("+0000", "Z")
     raw_path = OUT / f"results-{engine}-{args.services}-{stamp}.json"
     raw_path.write_text(json.dumps(run, indent=2) + "\n")
-    print(f"\n{engine}, {args.services:,} services, {args.workers} workers, {args.connections} connections, "
-          f"{args.duration:g} s per class:\n")
+    print(
+        f"\n{engine}, {args.services:,} services, {args.workers} workers, {args.connections} connections, "
+        f"{args.duration:g} s per class:\n"
+    )
     print("\n".join(table(results)))
     print()
     print("\n".join(verdict_lines(run["verdict"])))
@@ -670,7 +769,9 @@ def bench_repeated(database_url: str, engine: str, args, memory: dict[str, list[
         if not etag:
             sys.exit(f"bench/run.py: {REPEATED_PATH} answered without an ETag")
         try:
-            urllib.request.urlopen(urllib.request.Request(server.base + REPEATED_PATH, headers={"If-None-Match": etag}), timeout=60)
+            urllib.request.urlopen(
+                urllib.request.Request(server.base + REPEATED_PATH, headers={"If-None-Match": etag}), timeout=60
+            )
             sys.exit(f"bench/run.py: {REPEATED_PATH} with its ETag in If-None-Match did not answer 304")
         except urllib.error.HTTPError as exc:  # urllib raises on a 304
             if exc.code != 304:
@@ -680,7 +781,9 @@ def bench_repeated(database_url: str, engine: str, args, memory: dict[str, list[
                 run_wrk(server.base, [REPEATED_PATH], args.warmup, args.connections, args.threads)
             results[cls] = run_wrk(server.base, [REPEATED_PATH], args.duration, args.connections, args.threads, headers)
             r = results[cls]
-            print(f"  {cls:<14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms", flush=True)
+            print(
+                f"  {cls:<14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms", flush=True
+            )
         memory["repeated"] = server.worker_memory_mib()
     finally:
         server.stop()
@@ -697,15 +800,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=None, help="wrk threads (default min(cores, connections))")
     parser.add_argument("--workers", type=int, default=cores, help=f"gunicorn workers (default cores = {cores})")
-    parser.add_argument("--warmup", type=int, default=None, help="seconds of mixed load before timing (default duration/2, at least 1)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="seconds of mixed load before timing (default duration/2, at least 1)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the databases even when their marker matches")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL server to create bench_<N> on (env BENCH_PG_URL)",
     )
     parser.add_argument("--no-results-md", action="store_true", help="do not rewrite bench/RESULTS.md")
     parser.add_argument(
-        "--build-only", action="store_true", help="build (or check) the databases and stop: load a large directory while the machine is busy, measure later"
+        "--build-only",
+        action="store_true",
+        help="build (or check) the databases and stop: load a large directory while the machine is busy, measure later",
     )
     args = parser.parse_args(argv)
     args.threads = args.threads or max(1, min(cores, args.connections))

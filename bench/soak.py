@@ -13,6 +13,7 @@ body), or a read of a referral the thread made. Then it checks the database: eve
 answered 201 exists, and no key made two. Prints a report; writes the `Soak` section of
 bench/RESULTS.md; exits 1 on any error, lost or duplicated referral. See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,17 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
-if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve() and not os.environ.get("BENCH_NO_REEXEC"):
+if (
+    VENV_PYTHON.exists()
+    and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve()
+    and not os.environ.get("BENCH_NO_REEXEC")
+):
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
 
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 import run as search_bench  # noqa: E402  (bench/run.py: the query set, ports, machine and dates)
+
 from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 
 OUT = BENCH / "out"
@@ -46,8 +52,15 @@ RESULTS = BENCH / "RESULTS.md"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 # Share of each kind of request (weights).
 MIX = {"search": 35, "list": 20, "record": 20, "referral_write": 20, "referral_read": 5}
-LISTS = ["/services", "/services?per_page=5&page=2", "/organizations", "/programs", "/taxonomy_terms",
-         "/service_at_locations", "/services?category=occh-development"]
+LISTS = [
+    "/services",
+    "/services?per_page=5&page=2",
+    "/organizations",
+    "/programs",
+    "/taxonomy_terms",
+    "/service_at_locations",
+    "/services?category=occh-development",
+]
 OK = {200, 201, 304}
 WRITE_TRIES = 10
 # Client addresses the soak speaks for, through one trusted proxy (PROXY_HOPS=1): the public
@@ -61,10 +74,21 @@ def referral_body(service_id: str, tag: str) -> dict:
     return {
         "service_id": service_id,
         "child": {"given_name": "Soak", "family_name": "Test", "birth_date": "2024-03-02", "town": "Hartford"},
-        "guardian": {"name": "Soak Guardian", "relationship": "mother", "phone": "860-555-0100",
-                     "preferred_language": "en", "contact_preference": "phone", "may_leave_message": True},
-        "consent": {"obtained": True, "obtained_by": "Soak Referrer", "relationship": "mother",
-                    "obtained_at": "2026-11-21T12:00:00Z", "method": "verbal"},
+        "guardian": {
+            "name": "Soak Guardian",
+            "relationship": "mother",
+            "phone": "860-555-0100",
+            "preferred_language": "en",
+            "contact_preference": "phone",
+            "may_leave_message": True,
+        },
+        "consent": {
+            "obtained": True,
+            "obtained_by": "Soak Referrer",
+            "relationship": "mother",
+            "obtained_at": "2026-11-21T12:00:00Z",
+            "method": "verbal",
+        },
         "reason": f"Soak test referral {tag}.",
         "urgency": "routine",
         "referrer": {"name": "Soak Referrer", "organization": "Soak Pediatrics", "phone": "860-555-0101"},
@@ -96,8 +120,15 @@ class Database:
         import psycopg
 
         s = self.server
-        return psycopg.connect(host=s.host, port=s.port or 5432, user=s.username, password=s.password,
-                               dbname=s.database or "postgres", autocommit=True, connect_timeout=5)
+        return psycopg.connect(
+            host=s.host,
+            port=s.port or 5432,
+            user=s.username,
+            password=s.password,
+            dbname=s.database or "postgres",
+            autocommit=True,
+            connect_timeout=5,
+        )
 
     def describe(self) -> str:
         if self.engine == "sqlite":
@@ -148,7 +179,9 @@ class Database:
         with app.app_context():
             # Reasons are encrypted (each stored value differs): counted here, not by the database.
             by_reason = dict(Counter(db.session.scalars(select(Referral.reason))))
-            by_key = {key: str(rid) for key, rid in db.session.execute(select(IdempotencyKey.key, IdempotencyKey.referral_id))}
+            by_key = {
+                key: str(rid) for key, rid in db.session.execute(select(IdempotencyKey.key, IdempotencyKey.referral_id))
+            }
             ids = {str(rid) for rid in db.session.scalars(select(Referral.id))}
             db.session.remove()
             db.engine.dispose()
@@ -187,15 +220,29 @@ class Server(search_bench.Server):
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.log = log
-        env = {**os.environ, "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "true", "REDIS_URL": redis,
-               "PROXY_HOPS": "1", "RATELIMIT_KEY_PREFIX": f"soak{os.getpid()}", "LOG_LEVEL": "WARNING",
-               "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY}  # the key the database was built with (TestConfig)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": "true",
+            "REDIS_URL": redis,
+            "PROXY_HOPS": "1",
+            "RATELIMIT_KEY_PREFIX": f"soak{os.getpid()}",
+            "LOG_LEVEL": "WARNING",
+            "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY,
+        }  # the key the database was built with (TestConfig)
         self.handle = log.open("w")
-        self.proc = subprocess.Popen([str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
-                                     cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def request(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int | None, dict | None]:
+def request(
+    method: str, url: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int | None, dict | None]:
     """(status, JSON body) of one request on a new connection; status None if none came."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
@@ -234,8 +281,9 @@ class Tally:
             self.statuses[kind][str(status) if status else "no answer"] += 1
 
 
-def client_thread(number: int, base: str, key: str, service_id: str, paths: dict[str, list[str]],
-                  deadline: float, tally: Tally) -> None:
+def client_thread(
+    number: int, base: str, key: str, service_id: str, paths: dict[str, list[str]], deadline: float, tally: Tally
+) -> None:
     rng = random.Random(number)
     kinds, weights = zip(*MIX.items(), strict=True)
     mine: list[str] = []
@@ -249,8 +297,12 @@ def client_thread(number: int, base: str, key: str, service_id: str, paths: dict
             idem = str(uuid.uuid4())
             for _attempt in range(WRITE_TRIES):
                 started = time.perf_counter()
-                status, answer = request("POST", base + "/referrals", referral_body(service_id, idem),
-                                         {**auth, **proxy, "Idempotency-Key": idem})
+                status, answer = request(
+                    "POST",
+                    base + "/referrals",
+                    referral_body(service_id, idem),
+                    {**auth, **proxy, "Idempotency-Key": idem},
+                )
                 tally.record(kind, status, time.perf_counter() - started)
                 if status in (200, 201):
                     with tally.lock:
@@ -301,13 +353,20 @@ def summarise(tally: Tally, stored: tuple, duration: float) -> dict:
     kinds = {}
     for kind in list(MIX) + ["all"]:
         lat = [v for k, vs in tally.latencies.items() for v in vs] if kind == "all" else tally.latencies.get(kind, [])
-        statuses = (sum(tally.statuses.values(), collections.Counter()) if kind == "all"
-                    else tally.statuses.get(kind, collections.Counter()))
+        statuses = (
+            sum(tally.statuses.values(), collections.Counter())
+            if kind == "all"
+            else tally.statuses.get(kind, collections.Counter())
+        )
         errors = sum(n for s, n in statuses.items() if not (s.isdigit() and (int(s) in OK or int(s) == 429)))
         kinds[kind] = {
-            "requests": len(lat), "per_s": round(len(lat) / duration, 1), "statuses": dict(sorted(statuses.items())),
-            "errors": errors, "429": statuses.get("429", 0),
-            "p50_ms": round(percentile(lat, 0.50), 1), "p95_ms": round(percentile(lat, 0.95), 1),
+            "requests": len(lat),
+            "per_s": round(len(lat) / duration, 1),
+            "statuses": dict(sorted(statuses.items())),
+            "errors": errors,
+            "429": statuses.get("429", 0),
+            "p50_ms": round(percentile(lat, 0.50), 1),
+            "p95_ms": round(percentile(lat, 0.95), 1),
             "p99_ms": round(percentile(lat, 0.99), 1),
         }
     lost = sorted(k for k, rid in tally.answered.items() if rid not in ids or by_key.get(k) != rid)
@@ -316,8 +375,12 @@ def summarise(tally: Tally, stored: tuple, duration: float) -> dict:
     return {
         "kinds": kinds,
         "referrals": {
-            "answered_201": len(tally.answered), "stored": len(ids), "lost": len(lost), "duplicated": len(duplicated),
-            "retried_requests": tally.retried, "given_up": len(tally.given_up),
+            "answered_201": len(tally.answered),
+            "stored": len(ids),
+            "lost": len(lost),
+            "duplicated": len(duplicated),
+            "retried_requests": tally.retried,
+            "given_up": len(tally.given_up),
             "stored_without_an_answer": len(stored_unanswered),
         },
         "errors": kinds["all"]["errors"],
@@ -331,8 +394,10 @@ def report_lines(run: dict) -> list[str]:
     ]
     for kind, k in run["summary"]["kinds"].items():
         statuses = ", ".join(f"{s}: {n}" for s, n in k["statuses"].items())
-        lines.append(f"| {kind} | {k['requests']} | {k['per_s']} | {k['p50_ms']} | {k['p95_ms']} | {k['p99_ms']} "
-                     f"| {k['429']} | {k['errors']} | {statuses} |")
+        lines.append(
+            f"| {kind} | {k['requests']} | {k['per_s']} | {k['p50_ms']} | {k['p95_ms']} | {k['p99_ms']} "
+            f"| {k['429']} | {k['errors']} | {statuses} |"
+        )
     r = run["summary"]["referrals"]
     lines += [
         "",
@@ -368,7 +433,7 @@ def write_results_section(run: dict) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     start, end = text.find("<!-- soak -->"), text.find("<!-- /soak -->\n")
     if start >= 0 and end > start:
-        text = text[:start] + section + text[end + len("<!-- /soak -->\n"):]
+        text = text[:start] + section + text[end + len("<!-- /soak -->\n") :]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text)
@@ -390,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic (60)")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads (16)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="gunicorn workers (cores)")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--no-results-md", action="store_true", help="leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
@@ -411,7 +478,11 @@ def main(argv: list[str] | None = None) -> int:
         base = server.base
         try:
             server.wait_ready()
-            paths = {"search": search_bench.mixed(search_bench.query_set()), "list": LISTS, "record": record_paths(base)}
+            paths = {
+                "search": search_bench.mixed(search_bench.query_set()),
+                "list": LISTS,
+                "record": record_paths(base),
+            }
             tally = Tally()
             load_before = os.getloadavg()[0]
             print(f"soak: {args.concurrency} clients for {args.duration:g} s on {base}", flush=True)
@@ -437,16 +508,25 @@ def main(argv: list[str] | None = None) -> int:
     r = summary["referrals"]
     failed = summary["errors"] or r["lost"] or r["duplicated"]
     verdict = (
-        f"FAILED: {summary['errors']} errors, {r['lost']} lost, {r['duplicated']} duplicated referrals" if failed
-        else f"zero errors (429s: {summary['kinds']['all']['429']}, documented), zero lost and zero duplicated referrals"
+        f"FAILED: {summary['errors']} errors, {r['lost']} lost, {r['duplicated']} duplicated referrals"
+        if failed
+        else f"zero errors (429s: {summary['kinds']['all']['429']}, documented), "
+        "zero lost and zero duplicated referrals"
     )
     run = {
-        "date": search_bench.now_iso(), "engine": args.engine, "duration": args.duration,
-        "concurrency": args.concurrency, "workers": args.workers, "database": description,
+        "date": search_bench.now_iso(),
+        "engine": args.engine,
+        "duration": args.duration,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "database": description,
         "limits": f"public {limits.RATELIMIT_PUBLIC} per address, keyed {limits.RATELIMIT_KEYED} per client",
         "limit_storage": "Redis" if redis else "each worker's memory (Redis did not answer)",
         "command": "python bench/soak.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(), "loadavg": (load_before, load_after), "summary": summary, "verdict": verdict,
+        "machine": machine(),
+        "loadavg": (load_before, load_after),
+        "summary": summary,
+        "verdict": verdict,
     }
     print("\n".join(report_lines(run)))
     print(verdict)

@@ -9,6 +9,7 @@ is made from). Writes the section "Web search page vs the API" of bench/RESULTS.
 
     .venv/bin/python bench/web.py --engine both --duration 10
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,9 @@ def page_paths() -> list[str]:
 def api_paths() -> list[str]:
     return [
         "/services?"
-        + urllib.parse.urlencode([("search", q), ("full", "true"), *(("facets", f) for f in FACETS.split(",")), ("per_page", 10)])
+        + urllib.parse.urlencode(
+            [("search", q), ("full", "true"), *(("facets", f) for f in FACETS.split(",")), ("per_page", 10)]
+        )
         for q in QUERIES
     ]
 
@@ -138,8 +141,10 @@ def main() -> None:
         started = time.monotonic()
         runs[engine] = bench(engine, args)
         r = runs[engine]
-        print(f"{engine}: page {r['page']['rps']} req/s, API {r['api']['rps']} req/s, "
-              f"page costs {r['cost_ratio']}x the API ({time.monotonic() - started:.0f} s)")
+        print(
+            f"{engine}: page {r['page']['rps']} req/s, API {r['api']['rps']} req/s, "
+            f"page costs {r['cost_ratio']}x the API ({time.monotonic() - started:.0f} s)"
+        )
     if not args.no_results_md:
         write_results(runs, args)
 

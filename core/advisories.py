@@ -7,6 +7,7 @@ hides the words it covers from that advisory's triggers ("flu shot" is not a sho
 poisoning" is not a poisoning to call about now). English and Spanish triggers sit side by side,
 so the language of the request only picks the language of the text.
 """
+
 from __future__ import annotations
 
 import json

@@ -21,6 +21,7 @@ those functions record by record would, apart from `last_modified` (one timestam
 The caller owns the transaction: commit after each batch (1,000 services is a good size).
 Organizations, and the locations services name, must be written before the services.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -100,7 +101,9 @@ def insert_organizations(session: Session, records: list[dict]) -> int:
     return len(records)
 
 
-def _wait_for_curated_parents(records: list[dict], new: list[dict], existing: list[dict]) -> tuple[list[dict], list[dict]]:
+def _wait_for_curated_parents(
+    records: list[dict], new: list[dict], existing: list[dict]
+) -> tuple[list[dict], list[dict]]:
     """(new, existing) again, a new organization whose parent is left to curation left to
     curation too: it waits for its parent, in batch order."""
     left_to_curation = {id(record) for record in existing}
@@ -165,13 +168,15 @@ class _References:
         codes = {code for record in records for code in record["categories"]}
 
         self.organizations = _by_id(
-            session, organization_ids,
+            session,
+            organization_ids,
             lambda chunk: select(Organization.id, Organization.name, Organization.alternate_name).where(
                 Organization.id.in_(chunk)
             ),
         )
         self.programs = _by_id(
-            session, program_ids,
+            session,
+            program_ids,
             lambda chunk: select(Program.id, Program.organization_id, Program.name, Program.alternate_name).where(
                 Program.id.in_(chunk)
             ),
@@ -193,7 +198,9 @@ class _References:
     def check(self, record: dict) -> None:
         """Raise `InvalidData` as `curation.save_service` would for this record."""
         if record["organization_id"] not in self.organizations:
-            raise InvalidData("The organization referred to does not exist.", {"organization_id": ["Unknown organization id."]})
+            raise InvalidData(
+                "The organization referred to does not exist.", {"organization_id": ["Unknown organization id."]}
+            )
         program_id = record.get("program_id")
         if program_id is not None:
             program = self.programs.get(program_id)
@@ -201,11 +208,14 @@ class _References:
                 raise InvalidData("The program referred to does not exist.", {"program_id": ["Unknown program id."]})
             if program.organization_id != record["organization_id"]:
                 raise InvalidData(
-                    "The program belongs to another organization.", {"program_id": ["Not a program of this organization."]}
+                    "The program belongs to another organization.",
+                    {"program_id": ["Not a program of this organization."]},
                 )
         for location_id in record["location_ids"]:
             if location_id not in self.locations:
-                raise InvalidData("The location referred to does not exist.", {"location_ids": ["Unknown location id."]})
+                raise InvalidData(
+                    "The location referred to does not exist.", {"location_ids": ["Unknown location id."]}
+                )
         if any(code not in self.terms_by_code for code in record["categories"]):
             raise InvalidData("A category code is not in any taxonomy.", {"categories": ["Unknown category code."]})
 
@@ -358,7 +368,9 @@ def _search_fields(
 
 
 def _term_columns():
-    return select(TaxonomyTerm.id, TaxonomyTerm.taxonomy_id, TaxonomyTerm.code, TaxonomyTerm.name, TaxonomyTerm.parent_id)
+    return select(
+        TaxonomyTerm.id, TaxonomyTerm.taxonomy_id, TaxonomyTerm.code, TaxonomyTerm.name, TaxonomyTerm.parent_id
+    )
 
 
 def _with_ancestors(session: Session, terms: dict[uuid.UUID, Any]) -> dict[uuid.UUID, Any]:
@@ -369,7 +381,9 @@ def _with_ancestors(session: Session, terms: dict[uuid.UUID, Any]) -> dict[uuid.
         if not missing:
             return terms
         found = [
-            row for chunk in chunks(missing) for row in session.execute(_term_columns().where(TaxonomyTerm.id.in_(chunk)))
+            row
+            for chunk in chunks(missing)
+            for row in session.execute(_term_columns().where(TaxonomyTerm.id.in_(chunk)))
         ]
         if not found:
             return terms

@@ -3,6 +3,7 @@
 Keys look like `occh_<prefix>_<secret>`: the prefix finds the client, the whole key's hash is
 compared in constant time.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,6 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidData, NotFound
 from models import ApiClient, ApiClientProgram, Program, utcnow
 from models.vocab import SCOPES
-
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -50,10 +50,14 @@ def create_client(
             raise InvalidData(f"No program has the slug {slug!r}.", {"program": ["Unknown program."]})
         programs.append(program)
     if "referrals:manage" in scopes and not programs:
-        raise InvalidData("referrals:manage needs at least one --program.", {"program": ["Required for referrals:manage."]})
+        raise InvalidData(
+            "referrals:manage needs at least one --program.", {"program": ["Required for referrals:manage."]}
+        )
     prefix = secrets.token_hex(6)
     key = f"occh_{prefix}_{secrets.token_urlsafe(32)}"
-    client = ApiClient(name=name, key_prefix=prefix, key_hash=_hash(key), scopes=" ".join(sorted(set(scopes))), email=email)
+    client = ApiClient(
+        name=name, key_prefix=prefix, key_hash=_hash(key), scopes=" ".join(sorted(set(scopes))), email=email
+    )
     client.programs = [ApiClientProgram(program_id=p.id) for p in programs]
     session.add(client)
     session.flush()

@@ -3,6 +3,7 @@
 The web layer sets them before each request (api/context.py) and the command line sets `cli`;
 core reads them without importing Flask.
 """
+
 from __future__ import annotations
 
 import uuid

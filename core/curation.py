@@ -4,10 +4,12 @@ Each function takes already validated plain data, checks references against the 
 and changes only what differs, so saving the same record twice changes nothing (not even its
 `last_modified`). The caller owns the transaction.
 """
+
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -126,7 +128,11 @@ def _save_location(session: Session, data: dict, organization_id: uuid.UUID) -> 
     session.flush()
     changed |= _sync_rows(session, Address, location.addresses, data["addresses"], {"location_id": location.id})
     changed |= _sync_rows(
-        session, Phone, location.phones, data["phones"], {"location_id": location.id, "organization_id": organization_id}
+        session,
+        Phone,
+        location.phones,
+        data["phones"],
+        {"location_id": location.id, "organization_id": organization_id},
     )
     return changed
 
@@ -187,7 +193,11 @@ def save_service(session: Session, data: dict) -> Service:
     changed |= _sync_rows(session, Phone, service.phones, data["phones"], {"service_id": sid})
     changed |= _sync_rows(session, Language, service.languages, data["languages"], {"service_id": sid})
     changed |= _sync_rows(
-        session, ReferralContactPoint, service.referral_contact_points, data["referral_contact_points"], {"service_id": sid}
+        session,
+        ReferralContactPoint,
+        service.referral_contact_points,
+        data["referral_contact_points"],
+        {"service_id": sid},
     )
     changed |= _sync_contacts(session, service, data["contacts"])
     changed |= _sync_service_areas(session, service, data["service_areas"])
@@ -203,7 +213,10 @@ def save_service(session: Session, data: dict) -> Service:
 
 def _sync_contacts(session: Session, service: Service, contacts: list[dict]) -> bool:
     changed = _sync_rows(
-        session, Contact, service.contacts, [{k: v for k, v in c.items() if k != "phones"} for c in contacts],
+        session,
+        Contact,
+        service.contacts,
+        [{k: v for k, v in c.items() if k != "phones"} for c in contacts],
         {"service_id": service.id},
     )
     session.flush()
@@ -217,7 +230,10 @@ def _sync_contacts(session: Session, service: Service, contacts: list[dict]) -> 
 
 def _sync_service_areas(session: Session, service: Service, areas: list[dict]) -> bool:
     changed = _sync_rows(
-        session, ServiceArea, service.service_areas, [{k: v for k, v in a.items() if k != "towns"} for a in areas],
+        session,
+        ServiceArea,
+        service.service_areas,
+        [{k: v for k, v in a.items() if k != "towns"} for a in areas],
         {"service_id": service.id},
     )
     session.flush()

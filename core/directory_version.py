@@ -15,12 +15,13 @@ the one-row `directory_version` table and is changed in the same transaction as 
 Writes in raw SQL (`text()`, on a connection or through a session, or psql) are not noticed
 and must call `bump(session)` themselves in their transaction. Importing `core` installs the listeners.
 """
+
 from __future__ import annotations
 
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import chain
 from typing import cast
 
@@ -32,7 +33,7 @@ from models import Base, DirectoryVersion, utcnow
 
 ROW_ID = 1
 WRITTEN = "occh_directory_written"  # Session.info flag: this transaction wrote the directory
-NEVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _as_utc(value) -> datetime:
     """A timestamp as the driver returns it (SQLite: text in UTC; PostgreSQL: aware)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def bump(session: Session) -> Version:
@@ -125,7 +126,11 @@ def bump(session: Session) -> Version:
 
 def private_tables() -> frozenset[str]:
     """Tables whose writes leave every public directory read unchanged."""
-    names = {mapper.class_.__table__.name for mapper in Base.registry.mappers if mapper.class_.__module__ == "models.referrals"}
+    names = {
+        mapper.class_.__table__.name
+        for mapper in Base.registry.mappers
+        if mapper.class_.__module__ == "models.referrals"
+    }
     # hsds_import_id: the ids an import keeps in a temporary table of its own (core.hsds.ids).
     return frozenset(names | {DirectoryVersion.__tablename__, "hsds_import_id"})
 

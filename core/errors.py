@@ -1,4 +1,5 @@
 """Domain errors. The web layer maps each to one HTTP status in one place."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 The tables in `seed_data/` (built once from a public source, see seed_data/README.md) are read
 from disk on first use; nothing is fetched from the network.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,7 +30,10 @@ def zip_codes() -> dict[str, Place]:
     with (SEED_DIR / "ct_zipcodes.csv").open(newline="", encoding="utf-8") as handle:
         return {
             row["zip"]: Place(
-                row["city"], float(row["latitude"]), float(row["longitude"]), tuple(filter(None, row["towns"].split(";")))
+                row["city"],
+                float(row["latitude"]),
+                float(row["longitude"]),
+                tuple(filter(None, row["towns"].split(";"))),
             )
             for row in csv.DictReader(handle)
         }

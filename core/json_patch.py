@@ -7,6 +7,7 @@ out of range, raises InvalidData; a failed `test` raises Conflict. Members an op
 define are ignored, as RFC 6902 says. The whole patch applies or
 nothing does (the document itself is never modified).
 """
+
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,5 @@
 """Page-numbered slices of a query, in the shape of the HSDS `Page` envelope."""
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,9 @@ class Page:
         }
 
 
-def bounded_total(count_up_to: Callable[[int | None], int], page: int, per_page: int, limit: int | None) -> tuple[int, bool]:
+def bounded_total(
+    count_up_to: Callable[[int | None], int], page: int, per_page: int, limit: int | None
+) -> tuple[int, bool]:
     """(total_items, exact) for a page of a list that may match a large part of a big table.
 
     Without `limit` every match is counted. With it, counting stops after

@@ -6,6 +6,7 @@ personal field to NULL: the child, guardian, consent and referrer, the reason, t
 reason and outcome, and the reasons and outcomes of its events. The Idempotency-Key of the
 referral stays (a retry with it is a 409) but forgets the hash of the body it came with.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -114,7 +115,11 @@ def rotate_keys(session: Session, batch: int = 200) -> dict[str, int]:
     """Re-encrypt every encrypted value under the current key, committing per batch. Returns
     rows rewritten per table."""
     counts: dict[str, int] = {}
-    models: tuple[type[Referral | ReferralEvent | WebhookSubscription], ...] = (Referral, ReferralEvent, WebhookSubscription)
+    models: tuple[type[Referral | ReferralEvent | WebhookSubscription], ...] = (
+        Referral,
+        ReferralEvent,
+        WebhookSubscription,
+    )
     for model in models:
         columns = [c.key for c in model.__table__.columns if isinstance(c.type, EncryptedText)]
         last = None

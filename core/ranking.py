@@ -38,6 +38,7 @@ program 4, eligibility and area 3, description and organization 1), and a servic
 the sum over terms and fields. Filter tags (`tag_text`) are raw terms in a required clause that
 scores nothing. Ties are broken by service id, as on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,10 +47,10 @@ import shutil
 import threading
 import time
 import uuid
-from pathlib import Path
 import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import snowballstemmer
 from sqlalchemy import Engine, func, select
@@ -262,8 +263,16 @@ class TantivyRanker:
         del writer
         writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
         index.reload()
-        state = _State(index=index, writer=writer, searcher=index.searcher(), stemmer=words, documents=documents,
-                       last_seq=last_seq, built_at=time.monotonic(), path=path)
+        state = _State(
+            index=index,
+            writer=writer,
+            searcher=index.searcher(),
+            stemmer=words,
+            documents=documents,
+            last_seq=last_seq,
+            built_at=time.monotonic(),
+            path=path,
+        )
         # Changes below last_seq not yet committed when it was read: look for them as gaps.
         window = set(range(max(1, last_seq - 255), last_seq + 1))
         if window:
@@ -322,7 +331,7 @@ class TantivyRanker:
     def _document(self, row, words: _Stemmer):
         document = _tantivy().Document()
         document.add_text("service_id", str(row[0]))
-        for name, value in zip(FIELD_WEIGHTS, row[1:-1]):
+        for name, value in zip(FIELD_WEIGHTS, row[1:-1], strict=True):
             if value:
                 document.add_text(name, words.text(value))
         for tag in (row[-1] or "").split():
@@ -382,7 +391,7 @@ class TantivyRanker:
         return state.searcher.search(self.query(state, terms, tag_groups), 1, count=True).count
 
 
-_rankers: "weakref.WeakKeyDictionary[Engine, TantivyRanker]" = weakref.WeakKeyDictionary()
+_rankers: weakref.WeakKeyDictionary[Engine, TantivyRanker] = weakref.WeakKeyDictionary()
 _rankers_lock = threading.Lock()
 
 

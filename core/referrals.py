@@ -4,6 +4,7 @@ Visibility: a referral is seen by the client that sent it and by the clients tha
 receiving program; to anyone else it does not exist. Every read is written to the audit log.
 The referral, its first event and its outbox rows are written in one transaction.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,7 +67,8 @@ def moves_for(client: ApiClient, referral: Referral) -> list[str]:
     return [
         s
         for s in next_statuses(referral.status)
-        if (s in SENDER_MOVES and is_sender(client, referral)) or (s in RECEIVER_MOVES and is_receiver(client, referral))
+        if (s in SENDER_MOVES and is_sender(client, referral))
+        or (s in RECEIVER_MOVES and is_receiver(client, referral))
     ]
 
 
@@ -128,7 +130,8 @@ def _check_service(session: Session, data: dict) -> Service:
     age = _age_on(data["child"]["birth_date"], utcnow().date())
     if age > settings["max_age_years"]:
         raise InvalidData(
-            f"The child is older than {settings['max_age_years']} years (REFERRAL_MAX_AGE_YEARS): check the birth date.",
+            f"The child is older than {settings['max_age_years']} years (REFERRAL_MAX_AGE_YEARS): "
+            "check the birth date.",
             {"child": {"birth_date": [f"The child would be older than {settings['max_age_years']} years."]}},
         )
     service = session.get(Service, data["service_id"])
@@ -366,9 +369,7 @@ def move_referral(
     possible = next_statuses(referral.status)
     mine = moves_for(client, referral)
     if to_status not in possible:
-        raise InvalidTransition(
-            f"A referral that is {referral.status} cannot become {to_status}.", allowed=mine
-        )
+        raise InvalidTransition(f"A referral that is {referral.status} cannot become {to_status}.", allowed=mine)
     if to_status not in mine:
         who = "the sender" if to_status in SENDER_MOVES else "the receiving program"
         raise Forbidden(f"Only {who} may make a referral {to_status}.", {"allowed": mine})
@@ -397,7 +398,9 @@ def move_referral(
     for name, value in changes.items():  # the written values, without a second UPDATE
         set_committed_value(referral, name, value)
     sequence = len(referral.events) + 1
-    event = _record(session, client, referral, "referral.status_changed", from_status, to_status, reason, outcome, sequence)
+    event = _record(
+        session, client, referral, "referral.status_changed", from_status, to_status, reason, outcome, sequence
+    )
     _audit(session, client, [referral.id], "transition")
     webhooks.enqueue(session, referral, event, can_see)
     return referral

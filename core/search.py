@@ -11,13 +11,14 @@ built from `service_search` and kept in step with it through the `search_change`
 The index is written by `core.search_index` (its names are re-exported here); this module
 reads it: criteria, hits, ranking, counts and typo corrections.
 """
+
 from __future__ import annotations
 
 import uuid
 import weakref
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, Float, Integer, Uuid, cast, false, func, literal, null, select, text
+from sqlalchemy import Engine, Float, Integer, Uuid, cast, false, func, null, select, text
 from sqlalchemy.orm import Session
 
 from core.search_index import (  # noqa: F401  (re-exported: callers index through core.search)
@@ -101,7 +102,7 @@ def _postgresql_where(criteria: Criteria) -> tuple[str, str, dict]:
 # C 0.2, D 0.1) as ts_rank's defaults, and `document <=> q` is 1 / score.
 RUM_INDEX = "ix_service_search_document_rum"
 RUM_SCORE = "1.0 / (document <=> q)"
-_rum_by_engine: "weakref.WeakKeyDictionary[Engine, bool]" = weakref.WeakKeyDictionary()
+_rum_by_engine: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
 def ranks_in_index(session: Session) -> bool:
@@ -129,9 +130,15 @@ def hits(session: Session, criteria: Criteria):
     columns = {"service_id": Uuid(), "score": Float(), "tiebreak": Uuid() if engine == "postgresql" else Integer()}
     if criteria.impossible:
         # A typed NULL: PostgreSQL would read an untyped one as text, which a Float column rejects.
-        return select(
-            ServiceSearch.service_id, cast(null(), Float()).label("score"), ServiceSearch.service_id.label("tiebreak")
-        ).where(false()).subquery("hits")
+        return (
+            select(
+                ServiceSearch.service_id,
+                cast(null(), Float()).label("score"),
+                ServiceSearch.service_id.label("tiebreak"),
+            )
+            .where(false())
+            .subquery("hits")
+        )
     if engine == "postgresql":
         source, where, params = _postgresql_where(criteria)
         score = _postgresql_score(session) if criteria.terms else "NULL::float8"

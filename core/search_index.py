@@ -2,11 +2,13 @@
 points (`service_point`) of each service, written in the same transaction as the service, and
 the words the typo look-ups know (`search_word`). `core.search` reads what this writes and
 re-exports these names."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -179,12 +181,16 @@ def _owners(session: Session, services: list) -> tuple[dict, dict]:
         )
     }
     program_ids = {service.program_id for service in services if service.program_id}
-    programs = {
-        row.id: row
-        for row in session.execute(
-            select(Program.id, Program.name, Program.alternate_name).where(Program.id.in_(program_ids))
-        )
-    } if program_ids else {}
+    programs = (
+        {
+            row.id: row
+            for row in session.execute(
+                select(Program.id, Program.name, Program.alternate_name).where(Program.id.in_(program_ids))
+            )
+        }
+        if program_ids
+        else {}
+    )
     return organizations, programs
 
 
@@ -204,8 +210,9 @@ def _areas(session: Session, ids: list[uuid.UUID]) -> tuple[dict[uuid.UUID, list
     """The service areas of the services (by service) and the towns of each area (by area)."""
     areas: dict[uuid.UUID, list] = {service_id: [] for service_id in ids}
     area_rows = session.execute(
-        select(ServiceArea.id, ServiceArea.service_id, ServiceArea.name, ServiceArea.description, ServiceArea.statewide)
-        .where(ServiceArea.service_id.in_(ids))
+        select(
+            ServiceArea.id, ServiceArea.service_id, ServiceArea.name, ServiceArea.description, ServiceArea.statewide
+        ).where(ServiceArea.service_id.in_(ids))
     ).all()
     towns: dict[uuid.UUID, list[str]] = {area.id: [] for area in area_rows}
     if area_rows:
@@ -225,16 +232,20 @@ def _places(session: Session, ids: list[uuid.UUID]) -> tuple[list, dict]:
     places = session.execute(
         select(ServiceAtLocation.service_id, ServiceAtLocation.location_id).where(ServiceAtLocation.service_id.in_(ids))
     ).all()
-    locations = {
-        location.id: location
-        for location in session.scalars(
-            select(Location)
-            .where(Location.id.in_({place.location_id for place in places}))
-            .options(selectinload(Location.addresses))
-            # A location may be in the session with addresses loaded before this write changed them.
-            .execution_options(populate_existing=True)
-        )
-    } if places else {}
+    locations = (
+        {
+            location.id: location
+            for location in session.scalars(
+                select(Location)
+                .where(Location.id.in_({place.location_id for place in places}))
+                .options(selectinload(Location.addresses))
+                # A location may be in the session with addresses loaded before this write changed them.
+                .execution_options(populate_existing=True)
+            )
+        }
+        if places
+        else {}
+    )
     return places, locations
 
 
@@ -242,8 +253,14 @@ def _batch_records(session: Session, ids: list[uuid.UUID]) -> _BatchRecords | No
     """What the services with these ids are indexed from; None when none of them exists."""
     services = session.execute(
         select(
-            Service.id, Service.name, Service.alternate_name, Service.description, Service.eligibility_description,
-            Service.status, Service.organization_id, Service.program_id,
+            Service.id,
+            Service.name,
+            Service.alternate_name,
+            Service.description,
+            Service.eligibility_description,
+            Service.status,
+            Service.organization_id,
+            Service.program_id,
         ).where(Service.id.in_(ids))
     ).all()
     if not services:
@@ -257,7 +274,9 @@ def _batch_records(session: Session, ids: list[uuid.UUID]) -> _BatchRecords | No
     for row in session.execute(select(Language.service_id, Language.code).where(Language.service_id.in_(ids))):
         languages[row.service_id].append(row.code)
     places, locations = _places(session, ids)
-    return _BatchRecords(services, organizations, programs, categories, terms, areas, towns, languages, places, locations)
+    return _BatchRecords(
+        services, organizations, programs, categories, terms, areas, towns, languages, places, locations
+    )
 
 
 def _search_row(service, batch: _BatchRecords) -> dict:
@@ -292,8 +311,10 @@ def _point_rows(batch: _BatchRecords) -> list[dict]:
         point = location_point(batch.locations[place.location_id])
         if point is not None:
             point_rows[(place.service_id, place.location_id)] = {
-                "service_id": place.service_id, "location_id": place.location_id,
-                "latitude": point[0], "longitude": point[1],
+                "service_id": place.service_id,
+                "location_id": place.location_id,
+                "latitude": point[0],
+                "longitude": point[1],
             }
     return list(point_rows.values())
 

@@ -4,6 +4,7 @@ A staff user acts through a backing ApiClient with the scopes of the role and no
 (its prefix is not in the `occh_` form core.clients.authenticate accepts, its hash matches no
 key), so every action is checked by the same core rules as an API client's and audited under it.
 """
+
 from __future__ import annotations
 
 import secrets

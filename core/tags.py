@@ -11,11 +11,12 @@ A tag is `z` followed by the decimal digits of a 60-bit hash of its kind and val
 single token for both engines' tokenizers, untouched by stemming, and never a word of the
 directory's text (search words are matched in the text columns only).
 """
+
 from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 STATUS = "status"
 TERM = "term"

@@ -3,6 +3,7 @@
 Query terms are plain lower-case ASCII letters and digits only, so nothing a user types can
 reach a full-text engine as syntax (quotes, operators, `*`, `NEAR`, ...).
 """
+
 from __future__ import annotations
 
 import csv

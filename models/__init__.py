@@ -2,7 +2,9 @@
 
 No Flask import here: the web layer binds these models to its session.
 """
+
 from models.base import Base, UTCDateTime, new_id, utcnow
+from models.curation import RecordHistory
 from models.directory import (
     Address,
     Attribute,
@@ -30,9 +32,8 @@ from models.referrals import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from models.curation import RecordHistory
-from models.staff import StaffUser
 from models.search import SearchChange, SearchWord, SearchWordVariant, ServicePoint, ServiceSearch
+from models.staff import StaffUser
 from models.taxonomy import Taxonomy, TaxonomyTerm
 from models.version import DirectoryVersion
 

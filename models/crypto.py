@@ -8,6 +8,7 @@ decrypt. The current key encrypts; every configured key decrypts (old keys stay 
 A process has one keyring, set by `configure` (the app factory calls it from
 `DATA_ENCRYPTION_KEY` and `DATA_ENCRYPTION_KEYS`). No Flask import here.
 """
+
 from __future__ import annotations
 
 import base64
@@ -97,12 +98,16 @@ def decrypt(stored: str, associated: str) -> str:
     kid, _, encoded = stored.partition(":")
     key = _keyring.keys.get(kid)
     if key is None:
-        raise EncryptionKeyError(f"A stored value was encrypted with key '{kid}', which is not configured (DATA_ENCRYPTION_KEYS).")
+        raise EncryptionKeyError(
+            f"A stored value was encrypted with key '{kid}', which is not configured (DATA_ENCRYPTION_KEYS)."
+        )
     blob = base64.b64decode(encoded)
     try:
         return key.decrypt(blob[:12], blob[12:], associated.encode()).decode("utf-8")
     except InvalidTag:
-        raise EncryptionKeyError(f"A value stored under key '{kid}' does not decrypt with the configured key of that id.") from None
+        raise EncryptionKeyError(
+            f"A value stored under key '{kid}' does not decrypt with the configured key of that id."
+        ) from None
 
 
 class EncryptedText(TypeDecorator):

@@ -1,9 +1,9 @@
 """The history of the directory's writes through the API: who changed what, from and to."""
+
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,8 +21,8 @@ class RecordHistory(Base):
     record_type: Mapped[str] = mapped_column(String(32))
     record_id: Mapped[uuid.UUID] = mapped_column()
     action: Mapped[str] = mapped_column(String(16))  # create, replace, patch, delete, verify, capacity
-    client_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("api_client.id"))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_client.id"))
     client_name: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     changes: Mapped[list] = mapped_column(JSON, default=list)  # [{"field", "from", "to"}]
-    note: Mapped[Optional[str]] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -3,11 +3,11 @@
 A referral carries a child's and a family's personal data: only the fields a receiving program
 needs to reach the family are stored, and none of them is ever logged or sent in a webhook.
 """
+
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Optional
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -24,11 +24,11 @@ class ApiClient(Base):
     key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(255))  # space-separated
-    email: Mapped[Optional[str]] = mapped_column(String(254))  # whom to ask about the client's writes
+    email: Mapped[str | None] = mapped_column(String(254))  # whom to ask about the client's writes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    programs: Mapped[list["ApiClientProgram"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    programs: Mapped[list[ApiClientProgram]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
     def scope_set(self) -> set[str]:
@@ -57,47 +57,49 @@ class Referral(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id"), index=True)
-    program_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("program.id"))
+    program_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("program.id"))
     sender_client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"))
     status: Mapped[str] = mapped_column(String(32), index=True)
     urgency: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.reason"))
-    status_reason: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.status_reason"))
-    outcome: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.outcome"))
+    reason: Mapped[str | None] = mapped_column(EncryptedText("referral.reason"))
+    status_reason: Mapped[str | None] = mapped_column(EncryptedText("referral.status_reason"))
+    outcome: Mapped[str | None] = mapped_column(EncryptedText("referral.outcome"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by `flask referrals erase`: every personal field below is then NULL.
-    erased_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Personal fields: encrypted at rest (models/crypto.py), NULL once erased. The enumerated
     # contact preference, consent method and the booleans identify no one and stay plain.
-    child_given_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_given_name"))
-    child_family_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_family_name"))
-    child_birth_date: Mapped[Optional[date]] = mapped_column(EncryptedDate("referral.child_birth_date"))
-    child_town: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_town"))
-    child_postcode: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.child_postcode"))
+    child_given_name: Mapped[str | None] = mapped_column(EncryptedText("referral.child_given_name"))
+    child_family_name: Mapped[str | None] = mapped_column(EncryptedText("referral.child_family_name"))
+    child_birth_date: Mapped[date | None] = mapped_column(EncryptedDate("referral.child_birth_date"))
+    child_town: Mapped[str | None] = mapped_column(EncryptedText("referral.child_town"))
+    child_postcode: Mapped[str | None] = mapped_column(EncryptedText("referral.child_postcode"))
 
-    guardian_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_name"))
-    guardian_relationship: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_relationship"))
-    guardian_phone: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_phone"))
-    guardian_email: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_email"))
-    guardian_preferred_language: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.guardian_preferred_language"))
-    guardian_contact_preference: Mapped[Optional[str]] = mapped_column(String(8))
-    guardian_may_leave_message: Mapped[Optional[bool]] = mapped_column(Boolean)
+    guardian_name: Mapped[str | None] = mapped_column(EncryptedText("referral.guardian_name"))
+    guardian_relationship: Mapped[str | None] = mapped_column(EncryptedText("referral.guardian_relationship"))
+    guardian_phone: Mapped[str | None] = mapped_column(EncryptedText("referral.guardian_phone"))
+    guardian_email: Mapped[str | None] = mapped_column(EncryptedText("referral.guardian_email"))
+    guardian_preferred_language: Mapped[str | None] = mapped_column(
+        EncryptedText("referral.guardian_preferred_language")
+    )
+    guardian_contact_preference: Mapped[str | None] = mapped_column(String(8))
+    guardian_may_leave_message: Mapped[bool | None] = mapped_column(Boolean)
 
-    consent_obtained: Mapped[Optional[bool]] = mapped_column(Boolean)
-    consent_obtained_by: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.consent_obtained_by"))
-    consent_relationship: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.consent_relationship"))
-    consent_obtained_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    consent_method: Mapped[Optional[str]] = mapped_column(String(16))
+    consent_obtained: Mapped[bool | None] = mapped_column(Boolean)
+    consent_obtained_by: Mapped[str | None] = mapped_column(EncryptedText("referral.consent_obtained_by"))
+    consent_relationship: Mapped[str | None] = mapped_column(EncryptedText("referral.consent_relationship"))
+    consent_obtained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_method: Mapped[str | None] = mapped_column(String(16))
 
-    referrer_name: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_name"))
-    referrer_organization: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_organization"))
-    referrer_phone: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_phone"))
-    referrer_email: Mapped[Optional[str]] = mapped_column(EncryptedText("referral.referrer_email"))
+    referrer_name: Mapped[str | None] = mapped_column(EncryptedText("referral.referrer_name"))
+    referrer_organization: Mapped[str | None] = mapped_column(EncryptedText("referral.referrer_organization"))
+    referrer_phone: Mapped[str | None] = mapped_column(EncryptedText("referral.referrer_phone"))
+    referrer_email: Mapped[str | None] = mapped_column(EncryptedText("referral.referrer_email"))
 
-    events: Mapped[list["ReferralEvent"]] = relationship(order_by="ReferralEvent.sequence", back_populates="referral")
+    events: Mapped[list[ReferralEvent]] = relationship(order_by="ReferralEvent.sequence", back_populates="referral")
 
 
 class ReferralEvent(Base):
@@ -111,15 +113,15 @@ class ReferralEvent(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(32))  # referral.created, referral.status_changed, referral.erased
     # None for an operator's command (`flask referrals erase`, `purge`).
-    actor_client_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("api_client.id"))
-    from_status: Mapped[Optional[str]] = mapped_column(String(32))
+    actor_client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_client.id"))
+    from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[Optional[str]] = mapped_column(EncryptedText("referral_event.reason"))
-    outcome: Mapped[Optional[str]] = mapped_column(EncryptedText("referral_event.outcome"))
+    reason: Mapped[str | None] = mapped_column(EncryptedText("referral_event.reason"))
+    outcome: Mapped[str | None] = mapped_column(EncryptedText("referral_event.outcome"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     referral: Mapped[Referral] = relationship(back_populates="events")
-    actor: Mapped[Optional["ApiClient"]] = relationship(lazy="joined")
+    actor: Mapped[ApiClient | None] = relationship(lazy="joined")
 
 
 class IdempotencyKey(Base):
@@ -143,13 +145,13 @@ class AuditEntry(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     # None for an operator's command (channel `cli`).
-    client_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("api_client.id"), index=True)
-    referral_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("referral.id"), index=True)
-    requested_id: Mapped[Optional[uuid.UUID]] = mapped_column()
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_client.id"), index=True)
+    referral_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("referral.id"), index=True)
+    requested_id: Mapped[uuid.UUID | None] = mapped_column()
     action: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    channel: Mapped[Optional[str]] = mapped_column(String(8))  # rest, fhir, web, cli
-    request_id: Mapped[Optional[str]] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(8))  # rest, fhir, web, cli
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebhookSubscription(Base):
@@ -164,9 +166,9 @@ class WebhookSubscription(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Since when every attempt has failed (None after a success); a day of that disables it.
-    failing_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    disabled_reason: Mapped[Optional[str]] = mapped_column(String(255))
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
 
 
 class WebhookDelivery(Base):
@@ -183,9 +185,9 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    delivered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(order_by="DeliveryAttempt.number")
+    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(order_by="DeliveryAttempt.number")
 
 
 class DeliveryAttempt(Base):
@@ -195,8 +197,8 @@ class DeliveryAttempt(Base):
     delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_delivery.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
     # delivered, http_status, timeout, unreachable, address_refused (core.webhooks.OUTCOMES)
-    outcome: Mapped[Optional[str]] = mapped_column(String(16))
-    error: Mapped[Optional[str]] = mapped_column(String(255))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(255))
     duration_ms: Mapped[int] = mapped_column(Integer)

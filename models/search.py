@@ -6,6 +6,7 @@ step with `service_search` by triggers); on PostgreSQL a weighted `tsvector` col
 (`document`, generated from these columns) with a GIN index, a `tags` tsvector (generated from
 `tag_text`, the filter tags of core/tags.py) with a GIN index, and a pg_trgm index on words.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -14,7 +15,6 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
-
 
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
@@ -26,7 +26,10 @@ def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     if type_ == "column" and name in ("document", "tags") and obj.table.name == "service_search":
         return False
     if type_ == "index" and name in (
-        "ix_service_search_document", "ix_service_search_document_rum", "ix_service_search_tags", "ix_search_word_trgm"
+        "ix_service_search_document",
+        "ix_service_search_document_rum",
+        "ix_service_search_tags",
+        "ix_search_word_trgm",
     ):
         return False
     return True

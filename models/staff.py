@@ -1,10 +1,10 @@
 """Staff accounts of the web app. Each is backed by an ApiClient row (with no usable key)
 whose scopes come from the role, so core's visibility and lifecycle rules apply unchanged."""
+
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Optional
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -21,13 +21,13 @@ class StaffUser(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(32))  # coordinator, program_staff, admin
-    program_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("program.id"))
+    program_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("program.id"))
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_client.id"), unique=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_sign_in_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     client: Mapped[ApiClient] = relationship(lazy="joined")
-    program: Mapped[Optional[Program]] = relationship(lazy="joined")
+    program: Mapped[Program | None] = relationship(lazy="joined")

@@ -1,8 +1,8 @@
 """Taxonomies and their terms (HSDS `taxonomy`, `taxonomy_term`)."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Optional
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,10 +16,10 @@ class Taxonomy(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text)
-    uri: Mapped[Optional[str]] = mapped_column(String(2048))
-    version: Mapped[Optional[str]] = mapped_column(String(64))
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    version: Mapped[str | None] = mapped_column(String(64))
 
-    terms: Mapped[list["TaxonomyTerm"]] = relationship(back_populates="taxonomy_detail")
+    terms: Mapped[list[TaxonomyTerm]] = relationship(back_populates="taxonomy_detail")
 
 
 class TaxonomyTerm(Base):
@@ -27,17 +27,17 @@ class TaxonomyTerm(Base):
     __table_args__ = (UniqueConstraint("taxonomy_id", "code", name="uq_taxonomy_term_taxonomy_code"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    taxonomy_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("taxonomy.id"), index=True)
-    parent_id: Mapped[Optional[uuid.UUID]] = mapped_column(ForeignKey("taxonomy_term.id"), index=True)
-    code: Mapped[Optional[str]] = mapped_column(String(128), index=True)
+    taxonomy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("taxonomy.id"), index=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("taxonomy_term.id"), index=True)
+    code: Mapped[str | None] = mapped_column(String(128), index=True)
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text)
-    taxonomy: Mapped[Optional[str]] = mapped_column(String(255))
-    language: Mapped[Optional[str]] = mapped_column(String(16))
-    term_uri: Mapped[Optional[str]] = mapped_column(String(2048))
+    taxonomy: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str | None] = mapped_column(String(16))
+    term_uri: Mapped[str | None] = mapped_column(String(2048))
     # Cross-walk to the HL7 FHIR service-type code system, where one fits.
-    hl7_service_type_code: Mapped[Optional[str]] = mapped_column(String(32))
-    hl7_service_type_display: Mapped[Optional[str]] = mapped_column(String(255))
+    hl7_service_type_code: Mapped[str | None] = mapped_column(String(32))
+    hl7_service_type_display: Mapped[str | None] = mapped_column(String(255))
 
-    taxonomy_detail: Mapped[Optional[Taxonomy]] = relationship(back_populates="terms")
-    parent: Mapped[Optional["TaxonomyTerm"]] = relationship(remote_side=[id])
+    taxonomy_detail: Mapped[Taxonomy | None] = relationship(back_populates="terms")
+    parent: Mapped[TaxonomyTerm | None] = relationship(remote_side=[id])

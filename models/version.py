@@ -1,4 +1,5 @@
 """The directory's data version: one row, changed by every transaction that writes the directory."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -20,7 +20,16 @@ REFERRAL_STATUSES = (
     "entered-in-error",
 )
 URGENCIES = ("routine", "urgent", "asap", "stat")
-GUARDIAN_RELATIONSHIPS = ("mother", "father", "parent", "grandparent", "foster-parent", "legal-guardian", "relative", "other")
+GUARDIAN_RELATIONSHIPS = (
+    "mother",
+    "father",
+    "parent",
+    "grandparent",
+    "foster-parent",
+    "legal-guardian",
+    "relative",
+    "other",
+)
 CONTACT_PREFERENCES = ("phone", "text", "email", "none")
 CONSENT_METHODS = ("verbal", "written", "electronic")
 SCOPES = ("referrals:submit", "referrals:manage", "directory:write", "directory:admin")

@@ -3,12 +3,13 @@
 Unknown parameters are rejected with a 422 so that a misspelt filter never silently returns
 everything. A parameter given several times is ORed (`?organization_id=a&organization_id=b`).
 """
+
 from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from schemas.text import LanguageTag, SafeDateTime, check_text
 from models.vocab import CONTACT_AUDIENCES, CONTACT_CHANNELS, CONTACT_PURPOSES, SERVICE_STATUSES
+from schemas.text import LanguageTag, SafeDateTime, check_text
 
 MAX_PAGE_SIZE = 100
 MINIMAL_PAGE_SIZE = 10_000  # `minimal=true` aims to answer with every service in one page
@@ -108,7 +109,9 @@ class ServiceFilterArgs(HSDSListArgs):
         metadata={"description": "Service status; `active` unless given."},
     )
     modified_after = SafeDateTime(
-        metadata={"description": "Only records modified on or after this time (ISO 8601; UTC when no offset is given)."},
+        metadata={
+            "description": "Only records modified on or after this time (ISO 8601; UTC when no offset is given)."
+        },
     )
     verified_before = fields.Date(
         metadata={"description": "Only services nobody verified (`assured_date`) on or after this day, or ever."}
@@ -121,7 +124,10 @@ class ServiceFilterArgs(HSDSListArgs):
     )
     full = fields.Boolean(load_default=False, metadata={"description": "Return fully nested records."})
     accepts_referrals = fields.Boolean(
-        metadata={"description": "`true`: only services that take referrals through this API; `false`: only those that do not."}
+        metadata={
+            "description": "`true`: only services that take referrals through this API; "
+            "`false`: only those that do not."
+        }
     )
     search = QueryText(
         validate=validate.Length(max=MAX_SEARCH_LENGTH),
@@ -148,8 +154,11 @@ class ServiceFilterArgs(HSDSListArgs):
     town = CommaList(
         QueryText(validate=validate.Length(min=1, max=100)),
         load_default=list,
-        metadata={"description": "A Connecticut town (one of the 169): services whose service area covers it, statewide ones, "
-            "and those that state no service area."},
+        metadata={
+            "description": "A Connecticut town (one of the 169): services whose service area covers it, "
+            "statewide ones, "
+            "and those that state no service area."
+        },
     )
     postcode = CommaList(
         fields.String(validate=validate.Regexp(r"^\d{5}(-\d{4})?$", error="Use a 5-digit ZIP code.")),
@@ -162,7 +171,10 @@ class ServiceFilterArgs(HSDSListArgs):
     language = CommaList(
         LanguageTag(),
         load_default=list,
-        metadata={"description": "Services offered in this language: a BCP 47 tag, of which the language counts (`es-US`: `es`)."},
+        metadata={
+            "description": "Services offered in this language: a BCP 47 tag, "
+            "of which the language counts (`es-US`: `es`)."
+        },
     )
     lang = fields.String(
         validate=validate.OneOf(("en", "es")),
@@ -171,7 +183,9 @@ class ServiceFilterArgs(HSDSListArgs):
             "where a record has them, and the `advisories` text."
         },
     )
-    lat = fields.Float(validate=validate.Range(min=-90, max=90), metadata={"description": "Latitude of the point to measure from."})
+    lat = fields.Float(
+        validate=validate.Range(min=-90, max=90), metadata={"description": "Latitude of the point to measure from."}
+    )
     lon = fields.Float(validate=validate.Range(min=-180, max=180), metadata={"description": "Longitude of the point."})
     proximity = fields.Float(
         validate=validate.Range(min=1, max=500_000),
@@ -221,7 +235,9 @@ class ServiceListArgs(ServiceFilterArgs):
         if data.get("minimal") and data.get("full"):
             raise ValidationError("Choose minimal or full, not both.", "minimal")
         if not data.get("minimal") and data.get("per_page", 0) > MAX_PAGE_SIZE:
-            raise ValidationError(f"Must be between 1 and {MAX_PAGE_SIZE} (up to {MINIMAL_PAGE_SIZE} with minimal=true).", "per_page")
+            raise ValidationError(
+                f"Must be between 1 and {MAX_PAGE_SIZE} (up to {MINIMAL_PAGE_SIZE} with minimal=true).", "per_page"
+            )
 
     @post_load
     def default_page_size(self, data, **kwargs):

@@ -1,4 +1,5 @@
 """The error envelope of every non-FHIR error answer (api/errors.py writes it)."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields
@@ -17,6 +18,4 @@ class ErrorSchema(Schema):
 
 
 class NotReadySchema(ErrorSchema):
-    reason = fields.String(
-        required=True, metadata={"description": "`database_unreachable` or `migrations_pending`."}
-    )
+    reason = fields.String(required=True, metadata={"description": "`database_unreachable` or `migrations_pending`."})

@@ -4,6 +4,7 @@ FHIR resources are built as dicts by `core.fhir`; the schemas below only describ
 openapi.yaml. Search parameters keep their FHIR names (`service-category`, `_count`); an
 unknown parameter is an error (400), never silently ignored.
 """
+
 from __future__ import annotations
 
 from marshmallow import INCLUDE, RAISE, Schema, fields, validate
@@ -38,9 +39,7 @@ class FhirSearchArgs(Schema):
         validate=validate.Range(min=1, max=100_000),
         metadata={"description": "Page number, from 1; follow the Bundle's `next` link rather than building it."},
     )
-    _format = SafeText(
-        data_key="_format", validate=validate.OneOf(FORMATS), metadata={"description": "JSON only."}
-    )
+    _format = SafeText(data_key="_format", validate=validate.OneOf(FORMATS), metadata={"description": "JSON only."})
     _lastUpdated = _tokens(
         "When the record last changed: a FHIR date with a prefix (`gt2026-01-01T00:00:00Z`, `ge2026-01`); "
         "repeat for a range.",
@@ -61,7 +60,9 @@ class HealthcareServiceSearchArgs(FhirSearchArgs):
         "An HL7 service-type code (`http://terminology.hl7.org/CodeSystem/service-type|128` or `128`).",
         "service-type",
     )
-    organization = _tokens("`Organization/<id>` of the providing program or organization; comma-separated ids are ORed.")
+    organization = _tokens(
+        "`Organization/<id>` of the providing program or organization; comma-separated ids are ORed."
+    )
     active = fields.Boolean(metadata={"description": "true: active services only; false: the others. All when absent."})
     _id = _tokens("Service ids, comma-separated.", "_id")
 

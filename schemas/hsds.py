@@ -2,6 +2,7 @@
 
 Empty values are left out, not sent as null: HSDS types are not nullable.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -346,7 +347,9 @@ class PageSchema(Schema):
 
 
 class FacetValueSchema(Schema):
-    value = fields.String(required=True, metadata={"description": "Category code, town, language code or program slug."})
+    value = fields.String(
+        required=True, metadata={"description": "Category code, town, language code or program slug."}
+    )
     id = fields.String(metadata={"description": "The category's or program's id."})
     name = fields.String()
     count = fields.Integer(required=True)
@@ -397,12 +400,20 @@ class SuggestedCategorySchema(Schema):
 
 
 class SuggestionsSchema(Schema):
-    did_you_mean = fields.String(metadata={"description": "The search with a misspelt word replaced by a word the directory knows."})
-    categories = fields.List(fields.Nested(SuggestedCategorySchema), required=True, metadata={"description": "Broader categories to browse."})
+    did_you_mean = fields.String(
+        metadata={"description": "The search with a misspelt word replaced by a word the directory knows."}
+    )
+    categories = fields.List(
+        fields.Nested(SuggestedCategorySchema), required=True, metadata={"description": "Broader categories to browse."}
+    )
 
 
 def page_of(
-    item_schema: type[Schema], name: str, facets: bool = False, full: tuple[type[Schema], ...] = (), guidance: bool = False
+    item_schema: type[Schema],
+    name: str,
+    facets: bool = False,
+    full: tuple[type[Schema], ...] = (),
+    guidance: bool = False,
 ) -> type[Schema]:
     """A `Page` schema whose `contents` holds items of `item_schema`, or of one of `full` when
     the list can answer full records (and `facets`, for the service lists that can count them).
@@ -415,7 +426,8 @@ def page_of(
         body["advisories"] = fields.List(
             fields.Nested(AdvisorySchema),
             metadata={
-                "description": "With `search`, when its words signal an emergency or a crisis (someone shot or stabbed, "
+                "description": "With `search`, when its words signal an emergency or a crisis "
+                "(someone shot or stabbed, "
                 "not breathing, poisoning or overdose, suicide or self-harm, abuse or neglect of a child, violence at "
                 "home), in English or Spanish: who to call now, to show above the results. Absent otherwise."
             },

@@ -3,11 +3,10 @@
 Unknown fields are rejected (marshmallow's default, RAISE), so a misspelt field is an error
 rather than silently lost.
 """
+
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
-
-from schemas.text import SafeEmail, SafeText, SafeURL, StrictBoolean
 
 from models.vocab import (
     CONTACT_AUDIENCES,
@@ -17,8 +16,11 @@ from models.vocab import (
     PHONE_TYPES,
     SERVICE_STATUSES,
 )
+from schemas.text import SafeEmail, SafeText, SafeURL, StrictBoolean
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Use lower-case letters, digits and hyphens.")
+
+
 def Text(max_length: int = 255, *, min_length: int | None = None, **kwargs) -> fields.String:
     """A string of bounded length (at least one character when `min_length=1`)."""
     return SafeText(validate=validate.Length(min=min_length, max=max_length), **kwargs)

@@ -1,5 +1,6 @@
 """The answers of `GET /` (what this API is) and of the liveness and readiness probes
 (api/root.py); a probe that is not ready answers `schemas.errors.NotReadySchema`."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields

@@ -1,13 +1,12 @@
 """Referral requests and responses, webhook registrations. Unknown fields are rejected."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates, validates_schema
-
-from schemas.text import LanguageTag, SafeDateTime, SafeEmail, SafeText, SafeURL, StrictBoolean, must_hold_a_letter
 
 from models.vocab import (
     CONSENT_METHODS,
@@ -17,6 +16,7 @@ from models.vocab import (
     URGENCIES,
     WEBHOOK_EVENTS,
 )
+from schemas.text import LanguageTag, SafeDateTime, SafeEmail, SafeText, SafeURL, StrictBoolean, must_hold_a_letter
 
 PHONE = validate.Regexp(r"^\+?[0-9 ().-]{7,20}$", error="Not a valid phone number.")
 NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=100), must_hold_a_letter]
@@ -52,7 +52,9 @@ class GuardianIn(Schema):
     phone = SafeText(validate=PHONE)
     email = SafeEmail(validate=validate.Length(max=254))
     preferred_language = LanguageTag(
-        metadata={"description": "A BCP 47 tag, kept as its language (`es-US`: `es`), as FHIR's communication.language."}
+        metadata={
+            "description": "A BCP 47 tag, kept as its language (`es-US`: `es`), as FHIR's communication.language."
+        }
     )
     contact_preference = SafeText(required=True, validate=validate.OneOf(CONTACT_PREFERENCES))
     may_leave_message = StrictBoolean(required=True)
@@ -69,7 +71,9 @@ class GuardianIn(Schema):
 
 
 class ConsentIn(Schema):
-    obtained = StrictBoolean(required=True, metadata={"enum": [True], "description": "Must be true: no referral without consent."})
+    obtained = StrictBoolean(
+        required=True, metadata={"enum": [True], "description": "Must be true: no referral without consent."}
+    )
     obtained_by = SafeText(required=True, validate=validate.Length(min=1, max=200))
     relationship = SafeText(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS + ("self",)))
     obtained_at = SafeDateTime(required=True)
@@ -82,7 +86,7 @@ class ConsentIn(Schema):
 
     @validates("obtained_at")
     def not_later_than_now(self, value: datetime, **kwargs):
-        if value > datetime.now(timezone.utc) + CONSENT_CLOCK_SKEW:
+        if value > datetime.now(UTC) + CONSENT_CLOCK_SKEW:
             raise ValidationError("Consent cannot be obtained in the future.")
 
 
@@ -102,7 +106,10 @@ class ReferralIn(Schema):
     urgency = SafeText(
         load_default="routine",
         validate=validate.OneOf(URGENCIES),
-        metadata={"description": "How soon the program should act; `routine` when left out (as FHIR's ServiceRequest.priority)."},
+        metadata={
+            "description": "How soon the program should act; "
+            "`routine` when left out (as FHIR's ServiceRequest.priority)."
+        },
     )
     referrer = fields.Nested(ReferrerIn, required=True)
 
@@ -171,7 +178,9 @@ class ReferralOut(Schema):
         lambda r: r.erased_at is not None,
         metadata={"description": "True once the family's data was erased: the personal fields are then absent."},
     )
-    erased_at = fields.DateTime(format="iso", metadata={"description": "When the family's data was erased (absent until then)."})
+    erased_at = fields.DateTime(
+        format="iso", metadata={"description": "When the family's data was erased (absent until then)."}
+    )
 
     @post_dump(pass_original=True)
     def _without_erased_fields(self, data, original, **kwargs):
@@ -217,9 +226,7 @@ class ReferralEventOut(Schema):
 class ReferralListArgs(Schema):
     status = fields.List(SafeText(validate=validate.OneOf(REFERRAL_STATUSES)), load_default=list)
     service_id = fields.List(fields.UUID(), load_default=list)
-    updated_since = SafeDateTime(
-        metadata={"description": "Only referrals changed after this time (for polling)."}
-    )
+    updated_since = SafeDateTime(metadata={"description": "Only referrals changed after this time (for polling)."})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
@@ -254,7 +261,9 @@ class WebhookCreatedOut(WebhookOut):
 class DeliveryAttemptOut(Schema):
     number = fields.Integer()
     at = fields.DateTime(format="iso")
-    status_code = fields.Integer(allow_none=True, metadata={"description": "The receiver's HTTP status, if it answered."})
+    status_code = fields.Integer(
+        allow_none=True, metadata={"description": "The receiver's HTTP status, if it answered."}
+    )
     outcome = fields.String(
         allow_none=True, metadata={"enum": ["delivered", "http_status", "timeout", "unreachable", "address_refused"]}
     )

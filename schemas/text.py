@@ -10,10 +10,11 @@ after conversion (`datetime_problem`, `SafeDateTime`). Booleans in bodies are JS
 
 Plain functions, no Flask: core/ (FHIR parsing, the HSDS import) calls them too.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
@@ -69,7 +70,7 @@ def first_text_problem(value: Any, path: str = "") -> tuple[str, str] | None:
 def datetime_problem(value: datetime) -> str | None:
     """A date-time out of the range the API stores (naive values are read as UTC)."""
     try:
-        utc = value.astimezone(timezone.utc) if value.tzinfo is not None else value
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value
     except (OverflowError, ValueError):
         return RANGE_MESSAGE
     if not MIN_YEAR <= utc.year <= MAX_YEAR:
@@ -113,7 +114,7 @@ class SafeDateTime(fields.AwareDateTime):
     """An ISO 8601 date-time (UTC when it has no offset) within MIN_YEAR..MAX_YEAR in UTC."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("default_timezone", timezone.utc)
+        kwargs.setdefault("default_timezone", UTC)
         # For the OpenAPI document (and so schemathesis): years whose every offset stays in range.
         kwargs["metadata"] = {"pattern": DATETIME_PATTERN, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)

@@ -11,6 +11,7 @@ schema or core function where possible, else over HTTP with `@one_engine` (tests
 Shared helpers are in tests/helpers.py and fixtures here: no test module imports another.
 The suite runs under pytest-xdist (`make test`); database names carry the process id.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -43,8 +44,13 @@ _counter = itertools.count()
 def _pg_admin():
     url = make_url(PG_URL)
     return psycopg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname=url.database,
-        autocommit=True, connect_timeout=5,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+        connect_timeout=5,
     )
 
 
@@ -108,7 +114,9 @@ class PostgresTemplates:
 
 def pytest_sessionstart(session):
     if not (HSDS_REFERENCE / "schema").is_dir() or not any(PAGES.glob("*.txt")):
-        pytest.exit(f"{HSDS_REFERENCE} and {PAGES} (the HSDS 3.0 files and the hospital's pages) are missing.", returncode=1)
+        pytest.exit(
+            f"{HSDS_REFERENCE} and {PAGES} (the HSDS 3.0 files and the hospital's pages) are missing.", returncode=1
+        )
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +144,9 @@ def engine(request):
 
 def _database(request, engine: str, seed: bool):
     templates = (
-        request.getfixturevalue("pg_templates") if engine == "postgresql" else request.getfixturevalue("sqlite_templates")
+        request.getfixturevalue("pg_templates")
+        if engine == "postgresql"
+        else request.getfixturevalue("sqlite_templates")
     )
     return templates.new_database(seed)
 

@@ -1,5 +1,6 @@
 """What the tests share: the seed's ids, a referral body and its FHIR Bundle, request helpers,
 a loopback webhook receiver. Fixtures are in conftest.py; no test module imports another."""
+
 from __future__ import annotations
 
 import json
@@ -110,11 +111,26 @@ def read_at(client, path):
 def referral_body(service_id: str) -> dict:
     return {
         "service_id": service_id,
-        "child": {"given_name": "Zephyrine", "family_name": "Quillfeather", "birth_date": "2022-03-02", "town": "Hartford"},
-        "guardian": {"name": "Marisol Quillfeather", "relationship": "mother", "phone": "860-555-0142",
-                     "contact_preference": "phone", "may_leave_message": True},
-        "consent": {"obtained": True, "obtained_by": "Dr. Ana Ruiz", "relationship": "mother",
-                    "obtained_at": "2026-11-20T15:00:00Z", "method": "verbal"},
+        "child": {
+            "given_name": "Zephyrine",
+            "family_name": "Quillfeather",
+            "birth_date": "2022-03-02",
+            "town": "Hartford",
+        },
+        "guardian": {
+            "name": "Marisol Quillfeather",
+            "relationship": "mother",
+            "phone": "860-555-0142",
+            "contact_preference": "phone",
+            "may_leave_message": True,
+        },
+        "consent": {
+            "obtained": True,
+            "obtained_by": "Dr. Ana Ruiz",
+            "relationship": "mother",
+            "obtained_at": "2026-11-20T15:00:00Z",
+            "method": "verbal",
+        },
         "reason": "Peeling paint in an old apartment.",
         "urgency": "routine",
         "referrer": {"name": "Dr. Ana Ruiz", "organization": "Hartford Pediatrics", "phone": "860-555-0100"},
@@ -200,7 +216,11 @@ def bundle_for(data: dict, if_none_exist: str | None = None) -> dict:
                     "reasonCode": [{"text": data["reason"]}],
                     "supportingInfo": [{"reference": related}, {"reference": agreement}],
                 },
-                "request": {**post, "url": "ServiceRequest", **({"ifNoneExist": if_none_exist} if if_none_exist else {})},
+                "request": {
+                    **post,
+                    "url": "ServiceRequest",
+                    **({"ifNoneExist": if_none_exist} if if_none_exist else {}),
+                },
             },
             {
                 "fullUrl": patient,
@@ -229,8 +249,12 @@ def bundle_for(data: dict, if_none_exist: str | None = None) -> dict:
                     "name": [{"text": guardian["name"]}],
                     "telecom": telecom,
                     "communication": [
-                        {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": guardian["preferred_language"]}]},
-                         "preferred": True}
+                        {
+                            "language": {
+                                "coding": [{"system": "urn:ietf:bcp:47", "code": guardian["preferred_language"]}]
+                            },
+                            "preferred": True,
+                        }
                     ],
                 },
                 "request": {**post, "url": "RelatedPerson"},
@@ -249,7 +273,11 @@ def bundle_for(data: dict, if_none_exist: str | None = None) -> dict:
                         }
                     ],
                     "status": "active" if consent["obtained"] else "rejected",
-                    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+                    "scope": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+                        ]
+                    },
                     "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
                     "patient": {"reference": patient},
                     "dateTime": consent["obtained_at"],
@@ -299,8 +327,22 @@ class Instance:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--threads",
+                "2",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:

@@ -1,12 +1,13 @@
 """Validators for the HSDS 3.0 compiled schemas (Draft 2020-12, format checking on), and the
 walk the Open Referral validators make over an HSDS API (`walk_and_validate`)."""
+
 from __future__ import annotations
 
 import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -36,7 +37,7 @@ def offer_first_service_at_campus(app) -> dict:
     return service
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     """`name` is a file under schema/compiled/ or schema/ (`service`, `taxonomy_term`, ...)."""
     path = HSDS / "compiled" / f"{name}.json"
@@ -46,7 +47,7 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry() -> Registry:
     """The uncompiled taxonomy schemas refer to `taxonomy.json` and `metadata.json` by name;
     `metadata.json` is not shipped, so its compiled form (inside service.json) stands in."""
@@ -60,7 +61,7 @@ def _registry() -> Registry:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def page_validator() -> Draft202012Validator:
     spec = json.loads((HSDS / "openapi.json").read_text())
     page = dict(spec["components"]["schemas"]["Page"])
@@ -69,7 +70,7 @@ def page_validator() -> Draft202012Validator:
     return Draft202012Validator(page)
 
 
-@lru_cache(maxsize=None)
+@cache
 def program_validator() -> Draft202012Validator:
     program = json.loads((HSDS / "compiled" / "service.json").read_text())["properties"]["program"]
     return Draft202012Validator(program, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -79,7 +80,7 @@ def errors(v: Draft202012Validator, body) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in v.iter_errors(body)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def minimal_service_validator() -> Draft202012Validator:
     """A `minimal=true` service: HSDS's `id` and `last_modified` and nothing else."""
     service = json.loads((HSDS / "compiled" / "service.json").read_text())["properties"]
@@ -92,7 +93,7 @@ def minimal_service_validator() -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-@lru_cache(maxsize=None)
+@cache
 def root_validator() -> Draft202012Validator:
     """`GET /`, as HSDS's openapi.json defines it (every property required)."""
     spec = json.loads((HSDS / "openapi.json").read_text())
@@ -181,10 +182,18 @@ def walk_and_validate(client, per_page: int | None = None, endpoints=LIST_ENDPOI
             response = first if number == 1 else client.get(url)
             body = response.get_json()
             report.problems.extend(f"{url}: {problem}" for problem in errors(page_validator(), body))
-            expected = {"page_number": number, "first_page": number == 1, "last_page": number == total_pages,
-                        "size": len(body["contents"]), "empty": not body["contents"], "total_items": total_items}
+            expected = {
+                "page_number": number,
+                "first_page": number == 1,
+                "last_page": number == total_pages,
+                "size": len(body["contents"]),
+                "empty": not body["contents"],
+                "total_items": total_items,
+            }
             report.problems.extend(
-                f"{url}: {key} is {body.get(key)!r}, not {value!r}" for key, value in expected.items() if body.get(key) != value
+                f"{url}: {key} is {body.get(key)!r}, not {value!r}"
+                for key, value in expected.items()
+                if body.get(key) != value
             )
             for item in body["contents"]:
                 check(endpoint.item_schema, item, url, (endpoint.url, "items"))
@@ -237,15 +246,27 @@ def partner_service_record(service_id: str, organization: dict, term: dict, town
                     "latitude": 41.76,
                     "longitude": -72.68,
                     "addresses": [
-                        {"id": str(uuid.uuid4()), "address_1": "1 Main Street", "city": town, "state_province": "CT",
-                         "postal_code": "06103", "country": "US", "address_type": "physical"}
+                        {
+                            "id": str(uuid.uuid4()),
+                            "address_1": "1 Main Street",
+                            "city": town,
+                            "state_province": "CT",
+                            "postal_code": "06103",
+                            "country": "US",
+                            "address_type": "physical",
+                        }
                     ],
                 },
             }
         ],
         "referral_contact_points": [
-            {"id": str(uuid.uuid4()), "channel": "phone", "value": "860-555-0101", "audience": "families",
-             "purpose": "referral"}
+            {
+                "id": str(uuid.uuid4()),
+                "channel": "phone",
+                "value": "860-555-0101",
+                "audience": "families",
+                "purpose": "referral",
+            }
         ],
         "funding": [{"id": str(uuid.uuid4()), "source": "A grant"}],
     }

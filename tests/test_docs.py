@@ -3,6 +3,7 @@ and the words of the API reference) is the one core/referrals.py declares, every
 command a doc gives exists with the options it shows (and is written so that it runs:
 `.venv/bin/flask`), every link between the docs leads somewhere, and the README stays short.
 No database is needed."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,7 @@ import pytest
 import yaml
 from flask import cli as flask_cli
 
-from api import create_app
-from api import config
+from api import config, create_app
 from core import referrals
 from models.vocab import REFERRAL_STATUSES
 

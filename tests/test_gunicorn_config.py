@@ -1,5 +1,6 @@
 """gunicorn.conf.py on a real gunicorn: forwarded headers follow PROXY_HOPS, and the error log
 never holds what a client put in a request line."""
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from api.config import TEST_DATA_ENCRYPTION_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +33,22 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         self.log = log.open("w")
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("RATELIMIT_", "REDIS_", "PROXY_", "FORWARDED_"))}
+        clean = {
+            k: v for k, v in os.environ.items() if not k.startswith(("RATELIMIT_", "REDIS_", "PROXY_", "FORWARDED_"))
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT,
-            env={**clean, "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "INFO",
-                 "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY, **env},
-            stdout=self.log, stderr=subprocess.STDOUT,
+            env={
+                **clean,
+                "DATABASE_URL": database_url,
+                "RATELIMIT_ENABLED": "false",
+                "LOG_LEVEL": "INFO",
+                "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY,
+                **env,
+            },
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ one PostgreSQL database, one Redis (rate limits and the shared result cache).
 A directory write is seen through both instances at once, with new ETags; an ETag from one
 instance revalidates at the other; an Idempotency-Key used at one holds at the other.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,12 +18,14 @@ from api import create_app
 from api.extensions import db
 from core import clients, curation
 from schemas.inputs import ServiceIn
-from tests.helpers import PUBLIC_HOST, Instance, body
 from tests.conftest import accept_referrals
+from tests.helpers import PUBLIC_HOST, Instance, body
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]
+
+
 @pytest.fixture
 def deployment(pg_templates, redis_url, tmp_path):
     """Two instances on one fresh, seeded PostgreSQL database and one Redis; and an admin app

@@ -1,4 +1,5 @@
 """The committed openapi.yaml is what the code generates; /docs works offline."""
+
 from __future__ import annotations
 
 import re

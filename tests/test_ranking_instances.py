@@ -2,6 +2,7 @@
 database, each worker with its own Tantivy index. A write made through a third process is
 searchable through both instances as soon as it returns (each worker catches up from the
 `search_change` log before it answers), on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ from schemas.inputs import ServiceIn
 from tests.conftest import _database
 from tests.helpers import PUBLIC_HOST, Instance
 
-OCCH = json.loads((__import__("pathlib").Path(__file__).resolve().parents[1] / "seed_data" / "organizations.json")
-                  .read_text())["organizations"][0]["id"]
+OCCH = json.loads(
+    (__import__("pathlib").Path(__file__).resolve().parents[1] / "seed_data" / "organizations.json").read_text()
+)["organizations"][0]["id"]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """`flask seed`: loads the hospital's facts, validates them, and is idempotent."""
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,9 @@ def _all_values(node, key_filter):
 
 
 def _seed_records():
-    return {name: json.loads((SEED / name).read_text()) for name in ("organizations.json", "programs.json", "services.json")}
+    return {
+        name: json.loads((SEED / name).read_text()) for name in ("organizations.json", "programs.json", "services.json")
+    }
 
 
 def test_every_phone_and_contact_value_is_on_the_hospitals_pages():
@@ -102,10 +105,19 @@ def test_every_referral_contact_point_and_accepts_referrals_cites_its_page():
     # The check fails on what the seed once held: the main number as a program's line, and
     # referrals turned on with nothing to say so.
     invented = json.loads(json.dumps(services))
-    invented[2]["referral_contact_points"] = [{"id": "c5cb8306-1528-5a48-8c79-7526e0aa9184", "channel": "phone",
-        "value": "860.545.9000", "audience": "families", "purpose": "information"}]
+    invented[2]["referral_contact_points"] = [
+        {
+            "id": "c5cb8306-1528-5a48-8c79-7526e0aa9184",
+            "channel": "phone",
+            "value": "860.545.9000",
+            "audience": "families",
+            "purpose": "information",
+        }
+    ]
     invented[3]["accepts_referrals"] = True
-    invented[4]["referral_contact_points"] = [{**invented[1]["referral_contact_points"][0], "sources": ["000_98145ad490c428d1.txt"]}]
+    invented[4]["referral_contact_points"] = [
+        {**invented[1]["referral_contact_points"][0], "sources": ["000_98145ad490c428d1.txt"]}
+    ]
     assert len(unsourced_referral_facts(invented)) == 3
 
 
@@ -128,7 +140,9 @@ def test_the_seed_says_only_what_the_pages_say():
     # The Injury Prevention Center's mission ("among Connecticut residents") is no service area.
     ipc = [s for s in services.values() if s["program_id"] == programs["injury-prevention-center"]["id"]]
     assert len(ipc) == 4 and not any(s["service_areas"] for s in ipc)
-    assert "One of its signature programs is Safe Kids Connecticut" in programs["injury-prevention-center"]["description"]
+    assert (
+        "One of its signature programs is Safe Kids Connecticut" in programs["injury-prevention-center"]["description"]
+    )
     assert "will partner" in programs["north-hartford-ascend-pipeline"]["description"]
     assert " partners with" not in text
     advocacy = services["Join the Connecticut Children's Advocacy Network"]
@@ -150,11 +164,19 @@ def test_what_the_pages_say_is_carried():
     assert {"occh-complex-medical-needs", "occh-social-determinants", "occh-behavioral-health-connection"} <= set(care)
     assert {"occh-educational-connection", "occh-legal-connection", "occh-advocacy-connection"} <= set(care)
     safe_kids = services["Safe Kids Connecticut safety fairs and educational materials"]["categories"]
-    focus = ["occh-drowning-prevention", "occh-window-fall-prevention", "occh-playground-sports-injury-prevention",
-             "occh-fire-cooking-safety"]
+    focus = [
+        "occh-drowning-prevention",
+        "occh-window-fall-prevention",
+        "occh-playground-sports-injury-prevention",
+        "occh-fire-cooking-safety",
+    ]
     assert set(focus) <= set(safe_kids)
     assert [names[code] for code in focus] == [
-        "Drowning prevention", "Window fall prevention", "Playground and sports injury prevention", "Fire and cooking safety"]
+        "Drowning prevention",
+        "Window fall prevention",
+        "Playground and sports injury prevention",
+        "Fire and cooking safety",
+    ]
 
 
 def test_every_record_names_an_existing_source_page():

@@ -110,8 +110,13 @@ def inside(geometry, lon, lat):
 
 def read_ctdata(root: Path):
     with (root / "raw" / "town2county.csv").open(newline="", encoding="utf-8-sig") as handle:
-        towns = {row["town"]: {"county": row["county"] + " County", "fips": row["fips"]} for row in csv.DictReader(handle)}
-    shapes = {f["properties"]["town"]: f["geometry"] for f in json.loads((root / "raw" / "towns.geojson").read_text())["features"]}
+        towns = {
+            row["town"]: {"county": row["county"] + " County", "fips": row["fips"]} for row in csv.DictReader(handle)
+        }
+    shapes = {
+        f["properties"]["town"]: f["geometry"]
+        for f in json.loads((root / "raw" / "towns.geojson").read_text())["features"]
+    }
     with (root / "data" / "2020zip-to-town.csv").open(newline="", encoding="utf-8-sig") as handle:
         crosswalk = {row["2020zip5"].zfill(5): row["Town_Name"] for row in csv.DictReader(handle)}
     assert set(towns) == set(shapes) and set(crosswalk.values()) <= set(towns), "the crosswalk's town names disagree"
@@ -135,10 +140,17 @@ def build(root: Path):
             served.update(t for t in towns if t.lower() == record["city"].lower())
         for name in record.get("acceptable_cities") or []:
             served.update(t for t in towns if t.lower() == name.lower())
-        zip_rows.append({
-            "zip": code, "city": record["city"], "towns": ";".join(sorted(served)), "county": record["county"],
-            "latitude": lat, "longitude": lon, "zip_type": record["zip_code_type"],
-        })
+        zip_rows.append(
+            {
+                "zip": code,
+                "city": record["city"],
+                "towns": ";".join(sorted(served)),
+                "county": record["county"],
+                "latitude": lat,
+                "longitude": lon,
+                "zip_type": record["zip_code_type"],
+            }
+        )
     zip_rows.sort(key=lambda row: row["zip"])
     zips_of = defaultdict(list)
     for row in zip_rows:
@@ -147,8 +159,15 @@ def build(root: Path):
     town_rows = []
     for town in sorted(towns):
         lon, lat = centroid(shapes[town])
-        town_rows.append({"town": town, **towns[town], "latitude": f"{lat:.4f}", "longitude": f"{lon:.4f}",
-                          "zips": ";".join(zips_of[town])})
+        town_rows.append(
+            {
+                "town": town,
+                **towns[town],
+                "latitude": f"{lat:.4f}",
+                "longitude": f"{lon:.4f}",
+                "zips": ";".join(zips_of[town]),
+            }
+        )
     return zip_rows, town_rows, dropped, unplaced
 
 
@@ -169,9 +188,12 @@ def main(argv=None):
     write_csv(args.zips_out, ZIP_COLUMNS, zip_rows)
     write_csv(args.towns_out, TOWN_COLUMNS, town_rows)
     without = [row["town"] for row in town_rows if not row["zips"]]
-    print(f"zipcodes {zipcodes.__version__}: {len(zip_rows)} {STATE} ZIPs written ({dropped} dropped without "
-          f"coordinates; placed by USPS city alone: {' '.join(unplaced) or '-'}); {len(town_rows)} towns written"
-          f" ({len(without)} without a ZIP: {', '.join(without) or '-'})", file=sys.stderr)
+    print(
+        f"zipcodes {zipcodes.__version__}: {len(zip_rows)} {STATE} ZIPs written ({dropped} dropped without "
+        f"coordinates; placed by USPS city alone: {' '.join(unplaced) or '-'}); {len(town_rows)} towns written"
+        f" ({len(without)} without a ZIP: {', '.join(without) or '-'})",
+        file=sys.stderr,
+    )
     return 1 if without or len(town_rows) != 169 else 0
 
 

@@ -2,6 +2,7 @@
 program staff. A second door to the same rooms: the views parse a form, call the core
 functions the API calls (with the API's marshmallow schemas), and render a template.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -61,8 +62,11 @@ class SecureWhenHttpsSession(SecureCookieSessionInterface):
 
 
 def init_web(app: Flask) -> None:
-    from web import cli, views
-    from web import listings  # noqa: F401  (its pages, on views.bp)
+    from web import (
+        cli,
+        listings,  # noqa: F401  (its pages, on views.bp)
+        views,
+    )
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)

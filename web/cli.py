@@ -1,4 +1,5 @@
 """`flask staff create|disable|list`: staff accounts of the web app."""
+
 from __future__ import annotations
 
 import sys

@@ -2,6 +2,7 @@
 verify, set capacity and turn referrals on or off. Each form names the version it changes
 (the record's ETag, in a hidden field) and calls the core functions the API's PUT/PATCH,
 verify and capacity call (core.editing), through the staff user's backing API client."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,8 +28,16 @@ from web.views import bp, error_page, flatten, page, role_required
 
 # The main text fields of a record the edit form shows (a modest form: the rest is the API's).
 TEXT_FIELDS = (
-    "name", "alternate_name", "description", "eligibility_description", "application_process",
-    "fees_description", "interpretation_services", "alert", "url", "email",
+    "name",
+    "alternate_name",
+    "description",
+    "eligibility_description",
+    "application_process",
+    "fees_description",
+    "interpretation_services",
+    "alert",
+    "url",
+    "email",
 )
 LONG_FIELDS = {"description", "eligibility_description", "application_process", "fees_description", "alert"}
 AGE_FIELDS = ("minimum_age", "maximum_age")
@@ -67,8 +76,11 @@ def record_form(service: Service) -> dict:
 
 def capacity_form(service: Service) -> dict:
     values = {
-        "status": service.capacity_status, "available": service.capacity_available, "maximum": service.capacity_maximum,
-        "unit": service.capacity_unit, "expected_wait_days": service.capacity_wait_days,
+        "status": service.capacity_status,
+        "available": service.capacity_available,
+        "maximum": service.capacity_maximum,
+        "unit": service.capacity_unit,
+        "expected_wait_days": service.capacity_wait_days,
         "description": service.capacity_description,
     }
     out = {}
@@ -79,8 +91,16 @@ def capacity_form(service: Service) -> dict:
     return out
 
 
-def listing_page(service_id: uuid.UUID, status: int = 200, *, form: dict | None = None, capacity: dict | None = None,
-                 errors: dict | None = None, message: str | None = None, section: str | None = None):
+def listing_page(
+    service_id: uuid.UUID,
+    status: int = 200,
+    *,
+    form: dict | None = None,
+    capacity: dict | None = None,
+    errors: dict | None = None,
+    message: str | None = None,
+    section: str | None = None,
+):
     session().rollback()  # nothing of a refused write stays in the session
     service = editable(service_id)
     return page(
@@ -107,8 +127,6 @@ def expected_version() -> list[str] | None:
     return [etag] if etag else None
 
 
-
-
 def stale_message() -> str:
     return _(
         "Someone else saved this listing after you opened it. Your changes were not saved: "
@@ -131,12 +149,26 @@ def write(service_id: uuid.UUID, action, section: str, form: dict | None = None,
         raise
     except ValidationError as exc:
         session().rollback()
-        return listing_page(service_id, 422, form=form, capacity=capacity, errors=flatten(exc.messages),
-                            message=_("Check the fields marked below."), section=section)
+        return listing_page(
+            service_id,
+            422,
+            form=form,
+            capacity=capacity,
+            errors=flatten(exc.messages),
+            message=_("Check the fields marked below."),
+            section=section,
+        )
     except DomainError as exc:
         session().rollback()
-        return listing_page(service_id, 422, form=form, capacity=capacity, errors=flatten(exc.errors),
-                            message=_("Nothing was saved: the listing breaks a rule of the directory."), section=section)
+        return listing_page(
+            service_id,
+            422,
+            form=form,
+            capacity=capacity,
+            errors=flatten(exc.errors),
+            message=_("Nothing was saved: the listing breaks a rule of the directory."),
+            section=section,
+        )
     return None
 
 
@@ -170,7 +202,9 @@ def edit_listing(service_id: uuid.UUID):
         except ValueError:
             errors[name] = _("Give a number of years, e.g. 3 or 2.5.")
     if errors:
-        return listing_page(service_id, 422, form=form, errors=errors, message=_("Check the fields marked below."), section="edit")
+        return listing_page(
+            service_id, 422, form=form, errors=errors, message=_("Check the fields marked below."), section="edit"
+        )
     refused = write(
         service_id,
         lambda: editing.patch_service(session(), g.staff.client, service_id, patch, expected_version(), dump),
@@ -223,11 +257,15 @@ def referrals_listing(service_id: uuid.UUID):
     editable(service_id)
     value = request.form.get("accepts_referrals", "")
     if value not in ("true", "false"):
-        return listing_page(service_id, 422, message=_("Choose whether the service takes referrals."), section="referrals")
+        return listing_page(
+            service_id, 422, message=_("Choose whether the service takes referrals."), section="referrals"
+        )
     on = value == "true"
     refused = write(
         service_id,
-        lambda: editing.patch_service(session(), g.staff.client, service_id, {"accepts_referrals": on}, expected_version(), dump),
+        lambda: editing.patch_service(
+            session(), g.staff.client, service_id, {"accepts_referrals": on}, expected_version(), dump
+        ),
         "referrals",
     )
     if refused:
@@ -249,10 +287,17 @@ def capacity_label(status: str) -> str:
 
 def field_label(name: str) -> str:
     labels = {
-        "name": _("Name"), "alternate_name": _("Other name"), "description": _("Description"),
-        "eligibility_description": _("Who is eligible"), "application_process": _("How to apply"),
-        "fees_description": _("Fees"), "interpretation_services": _("Interpretation"), "alert": _("Alert"),
-        "url": _("Website"), "email": _("E-mail"), "minimum_age": _("Youngest age (years)"),
+        "name": _("Name"),
+        "alternate_name": _("Other name"),
+        "description": _("Description"),
+        "eligibility_description": _("Who is eligible"),
+        "application_process": _("How to apply"),
+        "fees_description": _("Fees"),
+        "interpretation_services": _("Interpretation"),
+        "alert": _("Alert"),
+        "url": _("Website"),
+        "email": _("E-mail"),
+        "minimum_age": _("Youngest age (years)"),
         "maximum_age": _("Oldest age (years)"),
     }
     return labels.get(name, name)

@@ -1,5 +1,6 @@
 """Pages of the web app. Each view parses its query or form with the API's schemas, calls the
 core function the API calls, and renders a template; the rules live in core and schemas only."""
+
 from __future__ import annotations
 
 import uuid
@@ -85,7 +86,10 @@ def role_required(*roles: str):
 @bp.after_request
 def headers(response):
     response.headers["Vary"] = "Accept-Language, Cookie"
-    if getattr(current_app.view_functions.get(request.endpoint or ""), "occh_private", False) or response.status_code >= 400:
+    if (
+        getattr(current_app.view_functions.get(request.endpoint or ""), "occh_private", False)
+        or response.status_code >= 400
+    ):
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
     return response
@@ -172,13 +176,21 @@ def search():
         return page("search.html", 422, form=form, errors=errors, results=None, facets={})
     results = None
     if request.path.endswith("/search") or any(form[name] for name in SEARCH_PARAMS if name != "page"):
-        results = directory.list_services(db_session(), query_from(args), args["page"], args["per_page"], True, False, count_limit())
+        results = directory.list_services(
+            db_session(), query_from(args), args["page"], args["per_page"], True, False, count_limit()
+        )
     from flask_babel import get_locale
 
     # Who to call now, above the results, when the words signal an emergency (the API's rule).
     calls = advisories.advisories_for(args.get("search"), str(get_locale() or "en"))
-    return page("search.html", form=form, errors={}, results=results, advisories=calls,
-                facets=results.extra.get("facets", {}) if results else {})
+    return page(
+        "search.html",
+        form=form,
+        errors={},
+        results=results,
+        advisories=calls,
+        facets=results.extra.get("facets", {}) if results else {},
+    )
 
 
 @bp.get("/services/<uuid:service_id>")
@@ -210,7 +222,9 @@ def language():
         target = url_for("web.search")
     response = redirect(target, 303)
     if chosen in ("en", "es"):
-        response.set_cookie("lang", chosen, max_age=365 * 24 * 3600, samesite="Lax", httponly=True, secure=request.is_secure)
+        response.set_cookie(
+            "lang", chosen, max_age=365 * 24 * 3600, samesite="Lax", httponly=True, secure=request.is_secure
+        )
     return response
 
 
@@ -248,7 +262,12 @@ def sign_in():
         user = staff.authenticate_staff(db_session(), email, password)
     except staff.LockedOut:
         db_session().commit()
-        return page("sign_in.html", 403, email=email, error=_("This account is locked after too many failed tries. Try again in 15 minutes."))
+        return page(
+            "sign_in.html",
+            403,
+            email=email,
+            error=_("This account is locked after too many failed tries. Try again in 15 minutes."),
+        )
     db_session().commit()
     if user is None:
         return page("sign_in.html", 401, email=email, error=_("The e-mail or the password is wrong."))
@@ -368,7 +387,11 @@ def service_names(ids) -> dict:
     from sqlalchemy import select
 
     ids = set(ids)
-    return {row.id: row.name for row in db_session().execute(select(Service.id, Service.name).where(Service.id.in_(ids)))} if ids else {}
+    return (
+        {row.id: row.name for row in db_session().execute(select(Service.id, Service.name).where(Service.id.in_(ids)))}
+        if ids
+        else {}
+    )
 
 
 @bp.get("/inbox")
@@ -384,7 +407,9 @@ def inbox():
             return error_page(422, _("Choose a service from the list."))
     groups = []
     for status in statuses:  # new first (oldest waiting first), then accepted, in progress, on hold
-        result = referrals.list_referrals(db_session(), g.staff.client, [status], [service_id] if service_id else [], None, 1, INBOX_PAGE)
+        result = referrals.list_referrals(
+            db_session(), g.staff.client, [status], [service_id] if service_id else [], None, 1, INBOX_PAGE
+        )
         groups.append((status, result))
     db_session().commit()
     program_services = g.staff.program.services if g.staff.program else []
@@ -440,18 +465,31 @@ def change_status(referral_id: uuid.UUID):
         return referral_page(referral_id, flatten(exc.messages), _("Check the fields marked below."), 422)
     except PreconditionFailed:
         db_session().rollback()
-        return referral_page(referral_id, {}, _("Someone changed this referral while you were reading it. Here it is as it is now; choose again."), 409)
+        return referral_page(
+            referral_id,
+            {},
+            _("Someone changed this referral while you were reading it. Here it is as it is now; choose again."),
+            409,
+        )
     except NotFound:
         raise
     except DomainError as exc:
         db_session().rollback()
-        return referral_page(referral_id, flatten({k: v for k, v in exc.errors.items() if k != "allowed"}), exc.message, 422)
+        return referral_page(
+            referral_id, flatten({k: v for k, v in exc.errors.items() if k != "allowed"}), exc.message, 422
+        )
     flash(_("The referral is now: %(status)s.", status=status_label(data["status"])))
     return redirect(url_for("web.referral_page", referral_id=referral_id), 303)
 
 
 def channel_label(channel: str) -> str:
-    labels = {"phone": _("Phone"), "email": _("E-mail"), "web": _("Website"), "fax": _("Fax"), "in_person": _("In person")}
+    labels = {
+        "phone": _("Phone"),
+        "email": _("E-mail"),
+        "web": _("Website"),
+        "fax": _("Fax"),
+        "in_person": _("In person"),
+    }
     return labels.get(channel, channel)
 
 
@@ -491,11 +529,25 @@ def search_url(**changes) -> str:
 
 def vocab_label(value: str) -> str:
     labels = {
-        "mother": _("Mother"), "father": _("Father"), "parent": _("Parent"), "grandparent": _("Grandparent"),
-        "foster-parent": _("Foster parent"), "legal-guardian": _("Legal guardian"), "relative": _("Relative"),
-        "other": _("Other"), "self": _("Self"), "phone": _("Phone call"), "text": _("Text message"),
-        "email": _("E-mail"), "none": _("Do not contact"), "verbal": _("Spoken"), "written": _("Written"),
-        "electronic": _("Electronic"), "routine": _("Routine"), "urgent": _("Urgent"), "asap": _("As soon as possible"),
+        "mother": _("Mother"),
+        "father": _("Father"),
+        "parent": _("Parent"),
+        "grandparent": _("Grandparent"),
+        "foster-parent": _("Foster parent"),
+        "legal-guardian": _("Legal guardian"),
+        "relative": _("Relative"),
+        "other": _("Other"),
+        "self": _("Self"),
+        "phone": _("Phone call"),
+        "text": _("Text message"),
+        "email": _("E-mail"),
+        "none": _("Do not contact"),
+        "verbal": _("Spoken"),
+        "written": _("Written"),
+        "electronic": _("Electronic"),
+        "routine": _("Routine"),
+        "urgent": _("Urgent"),
+        "asap": _("As soon as possible"),
         "stat": _("Immediately"),
     }
     return labels.get(value, value)
@@ -549,7 +601,11 @@ def other_phones(service) -> list:
 
 
 def audience_label(audience: str) -> str:
-    labels = {"families": _("for families"), "health_care_providers": _("for health care providers"), "community_partners": _("for community partners")}
+    labels = {
+        "families": _("for families"),
+        "health_care_providers": _("for health care providers"),
+        "community_partners": _("for community partners"),
+    }
     return labels.get(audience, audience)
 
 

@@ -10,8 +10,11 @@ The package, by part:
 - `records`: locations, organizations, programs, taxonomies, terms, referral contact points.
 - `loading`: loader options and the batch readers the others share.
 """
+
 from __future__ import annotations
 
+from core.directory.facets import facet_counts
+from core.directory.guidance import check_filters, query_language, search_guidance, suggestions
 from core.directory.loading import BRIEF_SERVICE, FULL_LOCATION, FULL_SERVICE
 from core.directory.query import (
     ServiceFilters,
@@ -22,17 +25,6 @@ from core.directory.query import (
     row_conditions,
     search_point,
     term_and_descendants,
-)
-from core.directory.facets import facet_counts
-from core.directory.guidance import check_filters, query_language, search_guidance, suggestions
-from core.directory.services import (
-    get_service,
-    get_service_at_location,
-    list_service_at_locations,
-    list_services,
-    service_rows,
-    stream_service_at_locations,
-    stream_services,
 )
 from core.directory.records import (
     ContactPointFilters,
@@ -51,6 +43,15 @@ from core.directory.records import (
     stream_organizations,
     stream_taxonomies,
     stream_taxonomy_terms,
+)
+from core.directory.services import (
+    get_service,
+    get_service_at_location,
+    list_service_at_locations,
+    list_services,
+    service_rows,
+    stream_service_at_locations,
+    stream_services,
 )
 
 __all__ = [

@@ -1,5 +1,6 @@
 """Facet counts of a service list: by category, program, language and town, each counted
 under every filter but its own."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select

@@ -1,6 +1,7 @@
 """Helping a family past a search that went wrong: emergency advisories and suggestions
 added to a list (`search_guidance`), and filter values that name nothing refused with the
 closest valid value (`check_filters`)."""
+
 from __future__ import annotations
 
 import difflib
@@ -54,11 +55,15 @@ def suggestions(session: Session, query: ServiceQuery) -> dict:
         out["did_you_mean"] = " ".join(replaced)
     term_ids = category_term_ids(session, query.filters)
     if term_ids:
-        parent_ids = {p for p in session.scalars(select(TaxonomyTerm.parent_id).where(TaxonomyTerm.id.in_(term_ids))) if p}
+        parent_ids = {
+            p for p in session.scalars(select(TaxonomyTerm.parent_id).where(TaxonomyTerm.id.in_(term_ids))) if p
+        }
         broader = select(TaxonomyTerm).where(TaxonomyTerm.id.in_(parent_ids))
     else:
-        used = select(Attribute.taxonomy_term_id).join(Service, Service.id == Attribute.link_id).where(
-            Attribute.link_entity == "service", Service.status == "active"
+        used = (
+            select(Attribute.taxonomy_term_id)
+            .join(Service, Service.id == Attribute.link_id)
+            .where(Attribute.link_entity == "service", Service.status == "active")
         )
         tops = set()
         terms = {t.id: t for t in session.scalars(select(TaxonomyTerm))}
@@ -70,7 +75,8 @@ def suggestions(session: Session, query: ServiceQuery) -> dict:
                 tops.add(current.id)
         broader = select(TaxonomyTerm).where(TaxonomyTerm.id.in_(tops))
     out["categories"] = [
-        {"code": term.code, "name": term.name} for term in session.scalars(broader.order_by(TaxonomyTerm.name, TaxonomyTerm.id))
+        {"code": term.code, "name": term.name}
+        for term in session.scalars(broader.order_by(TaxonomyTerm.name, TaxonomyTerm.id))
     ]
     return out
 
@@ -86,7 +92,9 @@ class _Refusals:
         """Refuse `value` of parameter `name`, naming the closest of `choices` (lower case to
         as written) when one is close."""
         match = difflib.get_close_matches(value.strip().lower(), list(choices), n=1, cutoff=0.75)
-        self.messages.setdefault(name, []).append(f"Unknown {what}." + (f" Did you mean {choices[match[0]]}?" if match else ""))
+        self.messages.setdefault(name, []).append(
+            f"Unknown {what}." + (f" Did you mean {choices[match[0]]}?" if match else "")
+        )
         if match:
             self.close.setdefault(name, []).append(choices[match[0]])
 
@@ -106,7 +114,9 @@ def _check_towns(session: Session, towns: list[str], refusals: _Refusals) -> Non
 
 def _check_categories(session: Session, categories: list[str], refusals: _Refusals) -> None:
     """A category is a term's code or id."""
-    codes = {code.lower(): code for code in session.scalars(select(TaxonomyTerm.code).where(TaxonomyTerm.code.is_not(None)))}
+    codes = {
+        code.lower(): code for code in session.scalars(select(TaxonomyTerm.code).where(TaxonomyTerm.code.is_not(None)))
+    }
     ids = []
     for value in categories:
         try:

@@ -1,6 +1,7 @@
 """Loading records: the loader options of full records (one query per relation, never one
 per row), records by id, every record of a select in batches, a page's records in order, and
 the word condition the record lists share."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,7 +12,6 @@ from sqlalchemy.orm import Session, selectinload
 from core.paging import batches
 from core.text import normalise
 from models import Attribute, Contact, Location, Service, ServiceAtLocation
-
 
 # Loader options for a full service record: one query per relation, never one per row.
 FULL_SERVICE = (

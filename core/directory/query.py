@@ -1,6 +1,7 @@
 """What a list of services asks for (`ServiceFilters`, `ServiceQuery`) and how it is
 answered: the index criteria and row conditions of a query (`plan`), the ids it matches, its
 rows in order, one page of them and its total."""
+
 from __future__ import annotations
 
 import uuid
@@ -100,7 +101,9 @@ def category_term_ids(session: Session, filters: ServiceFilters) -> list[uuid.UU
             codes.append(value.lower())
     if not ids and not codes:
         return None
-    return list(session.scalars(select(TaxonomyTerm.id).where(or_(TaxonomyTerm.id.in_(ids), TaxonomyTerm.code.in_(codes)))))
+    return list(
+        session.scalars(select(TaxonomyTerm.id).where(or_(TaxonomyTerm.id.in_(ids), TaxonomyTerm.code.in_(codes))))
+    )
 
 
 def criteria(session: Session, query: ServiceQuery, skip: str | None = None) -> search.Criteria:
@@ -183,7 +186,8 @@ def row_conditions(query: ServiceQuery, radius: bool = True) -> list:
 
         taking = fresh_capacity_condition(ACCEPTING_NEW, f.capacity_stale_days)
         conditions.append(
-            taking if f.accepting_new
+            taking
+            if f.accepting_new
             else or_(Service.capacity_status.is_(None), Service.capacity_updated.is_(None), ~taking)
         )
     if f.accepts_referrals is not None:
@@ -299,7 +303,9 @@ def _count(session: Session, query: ServiceQuery, entity=Service, up_to: int | N
     return session.scalar(select(func.count()).select_from(rows.limit(up_to).subquery())) or 0
 
 
-def page_total(session: Session, query: ServiceQuery, page: int, per_page: int, count_limit: int | None, entity=Service):
+def page_total(
+    session: Session, query: ServiceQuery, page: int, per_page: int, count_limit: int | None, entity=Service
+):
     """(total_items, exact): see core.paging.bounded_total."""
     return bounded_total(lambda up_to: _count(session, query, entity, up_to), page, per_page, count_limit)
 

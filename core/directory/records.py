@@ -1,5 +1,6 @@
 """The directory's other records: locations, organizations, programs, taxonomies, taxonomy
 terms and referral contact points, as pages, streams and single records."""
+
 from __future__ import annotations
 
 import uuid
@@ -93,7 +94,9 @@ def list_organizations(
     return paginate(session, stmt, page, per_page)
 
 
-def stream_organizations(session: Session, full: bool, full_service: bool, search_text: str | None = None) -> Iterator[list]:
+def stream_organizations(
+    session: Session, full: bool, full_service: bool, search_text: str | None = None
+) -> Iterator[list]:
     """Every organization `list_organizations` would page through, in batches."""
     options = _organization_options(full_service) if full or full_service else ()
     return stream_entities(session, _organizations(session, search_text), Organization, options)
@@ -222,9 +225,7 @@ class ContactPointFilters:
     purposes: list[str] = field(default_factory=list)
 
 
-def list_referral_contact_points(
-    session: Session, filters: ContactPointFilters, page: int, per_page: int
-) -> Page:
+def list_referral_contact_points(session: Session, filters: ContactPointFilters, page: int, per_page: int) -> Page:
     """A page of referral contact points, by service name, purpose and channel."""
     stmt = select(ReferralContactPoint).join(Service, ReferralContactPoint.service_id == Service.id)
     if filters.service_ids:
@@ -237,5 +238,7 @@ def list_referral_contact_points(
         stmt = stmt.where(ReferralContactPoint.channel.in_(filters.channels))
     if filters.purposes:
         stmt = stmt.where(ReferralContactPoint.purpose.in_(filters.purposes))
-    stmt = stmt.order_by(Service.name, ReferralContactPoint.purpose, ReferralContactPoint.channel, ReferralContactPoint.id)
+    stmt = stmt.order_by(
+        Service.name, ReferralContactPoint.purpose, ReferralContactPoint.channel, ReferralContactPoint.id
+    )
     return paginate(session, stmt, page, per_page)

@@ -1,5 +1,6 @@
 """Services and services at locations: pages, streams and single records. Brief service
 records are plain dicts read in one query (`service_rows`), full ones the nested models."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,10 +10,10 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from core import search
 from core.directory.facets import facet_counts
 from core.directory.guidance import search_guidance
 from core.directory.loading import FULL_LOCATION, FULL_SERVICE, by_id, in_page_order
-from core import search
 from core.directory.query import ServiceQuery, ordered_rows, page_rows, page_total, plan
 from core.errors import NotFound
 from core.paging import STREAM_BATCH, Page, batches
@@ -60,8 +61,12 @@ def _service_records(session: Session, ids: list[uuid.UUID], full: bool, minimal
     """The records of these services by id: minimal, full or brief (see `list_services`)."""
     if minimal:
         return {
-            service_id: {"id": str(service_id), "last_modified": modified.isoformat()} if modified else {"id": str(service_id)}
-            for service_id, modified in session.execute(select(Service.id, Service.last_modified).where(Service.id.in_(ids)))
+            service_id: {"id": str(service_id), "last_modified": modified.isoformat()}
+            if modified
+            else {"id": str(service_id)}
+            for service_id, modified in session.execute(
+                select(Service.id, Service.last_modified).where(Service.id.in_(ids))
+            )
         }
     if full:
         return {s.id: s for s in session.scalars(select(Service).where(Service.id.in_(ids)).options(*FULL_SERVICE))}
@@ -90,7 +95,11 @@ def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict
             *(org.c[name].label(f"organization.{name}") for name in ORGANIZATION_BRIEF),
             *(prog.c[name].label(f"program.{name}") for name in PROGRAM_BRIEF),
         )
-        .select_from(Service.__table__.join(org, org.c.id == Service.organization_id).outerjoin(prog, prog.c.id == Service.program_id))
+        .select_from(
+            Service.__table__.join(org, org.c.id == Service.organization_id).outerjoin(
+                prog, prog.c.id == Service.program_id
+            )
+        )
         .where(Service.id.in_(ids))
     )
     out: dict[uuid.UUID, dict] = {}
@@ -127,7 +136,10 @@ def get_service(session: Session, service_id: uuid.UUID) -> Service:
 def _service_at_location_options(full: bool) -> list:
     """Loader options of services at locations: service and location, and when full
     their own phones, schedules and contacts."""
-    options = [selectinload(ServiceAtLocation.service), selectinload(ServiceAtLocation.location).options(*FULL_LOCATION)]
+    options = [
+        selectinload(ServiceAtLocation.service),
+        selectinload(ServiceAtLocation.location).options(*FULL_LOCATION),
+    ]
     if full:
         options += [
             selectinload(ServiceAtLocation.phones),

@@ -22,6 +22,7 @@ The package, by part:
 - `capacity`: a service's capacity status, as set and as served.
 - `records`: save and delete organizations, programs, terms, locations, services at locations.
 """
+
 from __future__ import annotations
 
 from core.editing.access import (
@@ -35,7 +36,16 @@ from core.editing.access import (
     may_edit_program,
     record_etag,
 )
+from core.editing.capacity import (
+    ACCEPTING_NEW,
+    CAPACITY_FIELDS,
+    capacity_status,
+    fresh_capacity_condition,
+    set_capacity,
+    settings,
+)
 from core.editing.changes import UNTRACKED, changes_between, history
+from core.editing.records import SERVER_FIELDS_OF, delete_record, save_record
 from core.editing.services import (
     OPEN_REFERRALS,
     SERVER_FIELDS,
@@ -48,15 +58,6 @@ from core.editing.services import (
     stale_services,
     verify_service,
 )
-from core.editing.capacity import (
-    ACCEPTING_NEW,
-    CAPACITY_FIELDS,
-    capacity_status,
-    fresh_capacity_condition,
-    set_capacity,
-    settings,
-)
-from core.editing.records import SERVER_FIELDS_OF, delete_record, save_record
 
 __all__ = [
     "ACCEPTING_NEW",

@@ -1,6 +1,7 @@
 """Who may write what, and the version a write names: the scopes, record ETags and
 If-Match, the services and locations a `directory:write` key may change, and the guard that
 keeps it from changing a location another program's service is offered at."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,7 +42,9 @@ def is_admin(client: ApiClient) -> bool:
 
 def may_edit_program(client: ApiClient, program_id: uuid.UUID | None) -> bool:
     """Whether the key may edit the services of this program."""
-    return is_admin(client) or (WRITE in client.scope_set and program_id is not None and program_id in client.program_ids)
+    return is_admin(client) or (
+        WRITE in client.scope_set and program_id is not None and program_id in client.program_ids
+    )
 
 
 def editable_service(session: Session, client: ApiClient, service_id: uuid.UUID) -> Service:
@@ -59,15 +62,21 @@ def location_editable(session: Session, client: ApiClient, location_id: uuid.UUI
     """A `directory:write` key edits a location no other program's service is offered at:
     every service at it is of the key's programs, or no service is at it (a new place)."""
     programs = session.scalars(
-        select(Service.program_id).join(ServiceAtLocation, ServiceAtLocation.service_id == Service.id)
-        .where(ServiceAtLocation.location_id == location_id).distinct()
+        select(Service.program_id)
+        .join(ServiceAtLocation, ServiceAtLocation.service_id == Service.id)
+        .where(ServiceAtLocation.location_id == location_id)
+        .distinct()
     ).all()
     return all(program_id is not None and program_id in client.program_ids for program_id in programs)
 
 
 def _nested_location_ids(record: Any, kind: str) -> set[uuid.UUID]:
     """The ids of the locations a service or service at location record nests (`location`)."""
-    sals = [record] if kind == "service_at_location" else (record.get("service_at_locations") if isinstance(record, dict) else None)
+    sals = (
+        [record]
+        if kind == "service_at_location"
+        else (record.get("service_at_locations") if isinstance(record, dict) else None)
+    )
     found = set()
     for sal in sals if isinstance(sals, list) else []:
         location = sal.get("location") if isinstance(sal, dict) else None
@@ -85,8 +94,12 @@ def _location_state(session: Session, location_id: uuid.UUID) -> tuple:
 
     state = [session.execute(select(Location.__table__).where(Location.id == location_id)).all()]
     for model in (Address, Phone, Language):
-        state.append(sorted(map(tuple, session.execute(
-            select(model.__table__).where(model.location_id == location_id)).all()), key=str))
+        state.append(
+            sorted(
+                map(tuple, session.execute(select(model.__table__).where(model.location_id == location_id)).all()),
+                key=str,
+            )
+        )
     return tuple(state)
 
 
@@ -97,11 +110,15 @@ class SharedLocationsGuard:
 
     def __init__(self, session: Session, client: ApiClient, record: Any, kind: str) -> None:
         self.session = session
-        self.before = {} if is_admin(client) else {
-            location_id: _location_state(session, location_id)
-            for location_id in _nested_location_ids(record, kind)
-            if not location_editable(session, client, location_id)
-        }
+        self.before = (
+            {}
+            if is_admin(client)
+            else {
+                location_id: _location_state(session, location_id)
+                for location_id in _nested_location_ids(record, kind)
+                if not location_editable(session, client, location_id)
+            }
+        )
 
     def check(self) -> None:
         self.session.flush()

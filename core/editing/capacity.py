@@ -1,5 +1,6 @@
 """A service's availability: its SDOH capacity status, counts and expected wait, as set by
 its program, and the status as served (`unknown` once it is stale)."""
+
 from __future__ import annotations
 
 import uuid
@@ -22,13 +23,18 @@ ACCEPTING_NEW = ("capacity", "waitlist")
 settings = {"capacity_stale_days": 30}
 # The fields of a capacity (as the API names them) and the service columns that hold them.
 CAPACITY_FIELDS = {
-    "status": "capacity_status", "available": "capacity_available", "maximum": "capacity_maximum",
-    "unit": "capacity_unit", "expected_wait_days": "capacity_wait_days", "description": "capacity_description",
+    "status": "capacity_status",
+    "available": "capacity_available",
+    "maximum": "capacity_maximum",
+    "unit": "capacity_unit",
+    "expected_wait_days": "capacity_wait_days",
+    "description": "capacity_description",
 }
 
 
-def set_capacity(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, data: dict,
-                 serialize: Serializer) -> Service:
+def set_capacity(
+    session: Session, client: ApiClient, service_id: uuid.UUID, if_match, data: dict, serialize: Serializer
+) -> Service:
     """Set a service's availability: an SDOH capacity status, optional counts and an expected wait."""
     service = editable_service(session, client, service_id)
     check_version(serialize(service), if_match)

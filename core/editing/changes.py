@@ -1,4 +1,5 @@
 """The history of a record: each field that a write changed, from and to, with who and when."""
+
 from __future__ import annotations
 
 import uuid
@@ -40,12 +41,24 @@ def changes_between(before: dict | None, after: dict | None) -> list[dict]:
     return changes
 
 
-def record_history(session: Session, client: ApiClient, service_id: uuid.UUID, action: str, changes: list[dict],
-             note: str | None = None) -> RecordHistory:
+def record_history(
+    session: Session,
+    client: ApiClient,
+    service_id: uuid.UUID,
+    action: str,
+    changes: list[dict],
+    note: str | None = None,
+) -> RecordHistory:
     """Add a RecordHistory row of a service: who, when, the action and its changes."""
     entry = RecordHistory(
-        record_type="service", record_id=service_id, action=action, client_id=client.id, client_name=client.name,
-        at=utcnow(), changes=changes, note=note,
+        record_type="service",
+        record_id=service_id,
+        action=action,
+        client_id=client.id,
+        client_name=client.name,
+        at=utcnow(),
+        changes=changes,
+        note=note,
     )
     session.add(entry)
     return entry

@@ -2,10 +2,12 @@
 terms by an admin key; a service at location also by the key of its service's program, and a
 location by a key whose programs alone offer services there. Saved by the import's rules,
 deleted with what hangs on them alone."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -43,10 +45,16 @@ SERVER_FIELDS_OF = {
 
 def _model_of(kind: str):
     """The model of a kind of record."""
-    from models import Location, Organization, Program, ServiceAtLocation as Sal, TaxonomyTerm
+    from models import Location, Organization, Program, TaxonomyTerm
+    from models import ServiceAtLocation as Sal
 
-    return {"organization": Organization, "program": Program, "taxonomy_term": TaxonomyTerm, "service_at_location": Sal,
-            "location": Location}[kind]
+    return {
+        "organization": Organization,
+        "program": Program,
+        "taxonomy_term": TaxonomyTerm,
+        "service_at_location": Sal,
+        "location": Location,
+    }[kind]
 
 
 def _new_record(session: Session, model, kind: str, body: dict) -> tuple[uuid.UUID, dict]:
@@ -61,8 +69,17 @@ def _new_record(session: Session, model, kind: str, body: dict) -> tuple[uuid.UU
     return record_id, dict(body)
 
 
-def _changed_record(session: Session, client: ApiClient, model, kind: str, record_id: uuid.UUID, body: dict, if_match,
-                    serialize: Callable[[Any], dict], action: str) -> tuple[dict, dict]:
+def _changed_record(
+    session: Session,
+    client: ApiClient,
+    model,
+    kind: str,
+    record_id: uuid.UUID,
+    body: dict,
+    if_match,
+    serialize: Callable[[Any], dict],
+    action: str,
+) -> tuple[dict, dict]:
     """The record as it is (`before`) and as a replace or merge-patch makes it, once the key may
     change it and If-Match names its version."""
     current = session.get(model, record_id)
@@ -93,13 +110,23 @@ def _import(session: Session, client: ApiClient, kind: str, record: dict) -> Non
         if rows.get(spec.name):
             importer.add(spec, rows[spec.name], repeats=spec.name != kind)
     if importer.report.faults:
-        raise InvalidData("The record breaks the directory's rules; nothing was changed.", faults_as_errors(importer.report))
+        raise InvalidData(
+            "The record breaks the directory's rules; nothing was changed.", faults_as_errors(importer.report)
+        )
     importer.finish()
     guard.check()
 
 
-def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.UUID | None, body: Any, if_match,
-                serialize: Callable[[Any], dict], action: str) -> Any:
+def save_record(
+    session: Session,
+    client: ApiClient,
+    kind: str,
+    record_id: uuid.UUID | None,
+    body: Any,
+    if_match,
+    serialize: Callable[[Any], dict],
+    action: str,
+) -> Any:
     """Create (`record_id` None), replace or merge-patch one record, by the import's rules.
     Nested records are upserted by id (those a replace no longer lists are kept)."""
     model = _model_of(kind)
@@ -124,8 +151,17 @@ def save_record(session: Session, client: ApiClient, kind: str, record_id: uuid.
     if changes:
         if hasattr(saved, "last_modified") and before is not None:
             saved.last_modified = utcnow()
-        session.add(RecordHistory(record_type=kind, record_id=record_id, action=action, client_id=client.id,
-                                  client_name=client.name, at=utcnow(), changes=changes))
+        session.add(
+            RecordHistory(
+                record_type=kind,
+                record_id=record_id,
+                action=action,
+                client_id=client.id,
+                client_name=client.name,
+                at=utcnow(),
+                changes=changes,
+            )
+        )
         session.flush()
     return saved
 
@@ -137,14 +173,21 @@ def _references(kind: str) -> list[tuple[str, Any]]:
 
     return {
         "organization": [
-            ("services", Service.organization_id), ("programs", Program.organization_id),
-            ("locations", Location.organization_id), ("organizations", Organization.parent_organization_id),
+            ("services", Service.organization_id),
+            ("programs", Program.organization_id),
+            ("locations", Location.organization_id),
+            ("organizations", Organization.parent_organization_id),
         ],
         "program": [
-            ("services", Service.program_id), ("referrals", Referral.program_id),
-            ("API keys", ApiClientProgram.program_id), ("staff accounts", StaffUser.program_id),
+            ("services", Service.program_id),
+            ("referrals", Referral.program_id),
+            ("API keys", ApiClientProgram.program_id),
+            ("staff accounts", StaffUser.program_id),
         ],
-        "taxonomy_term": [("categorised records", Attribute.taxonomy_term_id), ("taxonomy terms", TaxonomyTerm.parent_id)],
+        "taxonomy_term": [
+            ("categorised records", Attribute.taxonomy_term_id),
+            ("taxonomy terms", TaxonomyTerm.parent_id),
+        ],
         "location": [("services at locations", ServiceAtLocation.location_id)],
         "service_at_location": [],
     }[kind]
@@ -154,7 +197,11 @@ def _owned_rows(kind: str, record_id: uuid.UUID) -> list:
     """Deletes of what hangs on the record alone (its phones, contacts, addresses, schedules, ...)."""
     from models import Address, ServicePoint
 
-    column = {"organization": "organization_id", "location": "location_id", "service_at_location": "service_at_location_id"}.get(kind)
+    column = {
+        "organization": "organization_id",
+        "location": "location_id",
+        "service_at_location": "service_at_location_id",
+    }.get(kind)
     statements = [delete(Attribute).where(Attribute.link_id == record_id)]
     if column is None:
         return statements
@@ -172,8 +219,9 @@ def _owned_rows(kind: str, record_id: uuid.UUID) -> list:
     return statements
 
 
-def delete_record(session: Session, client: ApiClient, kind: str, record_id: uuid.UUID, if_match,
-                  serialize: Callable[[Any], dict]) -> None:
+def delete_record(
+    session: Session, client: ApiClient, kind: str, record_id: uuid.UUID, if_match, serialize: Callable[[Any], dict]
+) -> None:
     """Delete an organization, program, taxonomy term, location or service at location (none of
     them has an HSDS status to mark inactive), with what hangs on it alone. Refused (Conflict,
     naming each kind of record and how many) while anything else still points at it."""
@@ -193,14 +241,25 @@ def delete_record(session: Session, client: ApiClient, kind: str, record_id: uui
             found[name] = count
     if found:
         listed = ", ".join(f"{count} {name}" for name, count in found.items())
-        raise Conflict(f"The {what} is still referenced by {listed}; change or delete those first.", {"referenced_by": found})
+        raise Conflict(
+            f"The {what} is still referenced by {listed}; change or delete those first.", {"referenced_by": found}
+        )
     service_id = getattr(current, "service_id", None)
     for statement in _owned_rows(kind, record_id):
         session.execute(statement.execution_options(synchronize_session=False))
     session.expire_all()  # what was loaded of the rows just deleted is gone
     session.delete(session.get(model, record_id))
-    session.add(RecordHistory(record_type=kind, record_id=record_id, action="delete", client_id=client.id,
-                              client_name=client.name, at=utcnow(), changes=changes_between(before, None)))
+    session.add(
+        RecordHistory(
+            record_type=kind,
+            record_id=record_id,
+            action="delete",
+            client_id=client.id,
+            client_name=client.name,
+            at=utcnow(),
+            changes=changes_between(before, None),
+        )
+    )
     session.flush()
     if service_id is not None:  # a service at location: its service is offered in one place fewer
         session.expire_all()

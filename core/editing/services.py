@@ -1,10 +1,12 @@
 """Writing services: create, replace, merge-patch and retire a service by the rules of
 `flask hsds import`, verify it, and list those nobody verified lately."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -33,7 +35,13 @@ from models import (
 
 # Fields of a service record the server keeps: sent back in a PUT or PATCH they are ignored.
 SERVER_FIELDS = (
-    "last_modified", "assured_date", "assurer_email", "capacities", "distance", "organization", "program",
+    "last_modified",
+    "assured_date",
+    "assurer_email",
+    "capacities",
+    "distance",
+    "organization",
+    "program",
 )
 OPEN_REFERRALS = ("requested", "accepted", "in-progress", "on-hold")
 
@@ -85,7 +93,9 @@ def _area_deletes(service_id: uuid.UUID, record: dict) -> list:
     keep_areas = _listed_ids(record, "service_areas")
     area_ids = select(ServiceArea.id).where(ServiceArea.service_id == service_id)
     statements = [
-        delete(ServiceAreaTown).where(ServiceAreaTown.service_area_id.in_(area_ids), ServiceAreaTown.service_area_id.not_in(keep_areas))
+        delete(ServiceAreaTown).where(
+            ServiceAreaTown.service_area_id.in_(area_ids), ServiceAreaTown.service_area_id.not_in(keep_areas)
+        )
     ]
     areas = record.get("service_areas")
     for area in areas if isinstance(areas, list) else []:
@@ -96,9 +106,13 @@ def _area_deletes(service_id: uuid.UUID, record: dict) -> list:
                 continue
             towns = [town for town in area["towns"] if isinstance(town, str)]
             statements.append(
-                delete(ServiceAreaTown).where(ServiceAreaTown.service_area_id == area_id, ServiceAreaTown.town.not_in(towns))
+                delete(ServiceAreaTown).where(
+                    ServiceAreaTown.service_area_id == area_id, ServiceAreaTown.town.not_in(towns)
+                )
             )
-    statements.append(delete(ServiceArea).where(ServiceArea.service_id == service_id, ServiceArea.id.not_in(keep_areas)))
+    statements.append(
+        delete(ServiceArea).where(ServiceArea.service_id == service_id, ServiceArea.id.not_in(keep_areas))
+    )
     return statements
 
 
@@ -115,7 +129,11 @@ def _drop_children_not_in(session: Session, service_id: uuid.UUID, record: dict)
     keep_contacts = ids("contacts") | ids("service_at_locations", "contacts")
     statements = [
         delete(Phone).where(
-            or_(Phone.service_id == service_id, Phone.contact_id.in_(contact_ids), Phone.service_at_location_id.in_(sal_ids)),
+            or_(
+                Phone.service_id == service_id,
+                Phone.contact_id.in_(contact_ids),
+                Phone.service_at_location_id.in_(sal_ids),
+            ),
             Phone.id.not_in(keep_phones),
         ),
         delete(Schedule).where(
@@ -124,7 +142,8 @@ def _drop_children_not_in(session: Session, service_id: uuid.UUID, record: dict)
         ),
         delete(Language).where(Language.service_id == service_id, Language.id.not_in(ids("languages"))),
         delete(ReferralContactPoint).where(
-            ReferralContactPoint.service_id == service_id, ReferralContactPoint.id.not_in(ids("referral_contact_points"))
+            ReferralContactPoint.service_id == service_id,
+            ReferralContactPoint.id.not_in(ids("referral_contact_points")),
         ),
         delete(Attribute).where(
             Attribute.link_entity == "service", Attribute.link_id == service_id, Attribute.id.not_in(ids("attributes"))
@@ -160,7 +179,9 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
     except ValueError:
         program_uuid = None  # the import names the fault
     if program_id is not None and program_uuid is not None and not may_edit_program(client, program_uuid):
-        raise Forbidden("This key edits only the services of its own programs.", {"program_id": ["Not a program of this key."]})
+        raise Forbidden(
+            "This key edits only the services of its own programs.", {"program_id": ["Not a program of this key."]}
+        )
     if program_id is None and not is_admin(client):
         raise InvalidData("A service of a program key names its program.", {"program_id": ["Required for this key."]})
     guard = SharedLocationsGuard(session, client, record, "service")
@@ -169,13 +190,16 @@ def _write(session: Session, client: ApiClient, service_id: uuid.UUID, record: d
     importer = Importer(session, strict=True)
     add_records(importer, "body", [(1, record)])
     if importer.report.faults:
-        raise InvalidData("The record breaks the directory's rules; nothing was changed.", faults_as_errors(importer.report))
+        raise InvalidData(
+            "The record breaks the directory's rules; nothing was changed.", faults_as_errors(importer.report)
+        )
     importer.finish()
     guard.check()
 
 
-def _after_write(session: Session, client: ApiClient, service_id: uuid.UUID, before: dict | None,
-                 serialize: Serializer, action: str) -> tuple[Service, bool]:
+def _after_write(
+    session: Session, client: ApiClient, service_id: uuid.UUID, before: dict | None, serialize: Serializer, action: str
+) -> tuple[Service, bool]:
     """The service as written, and whether it changed: when it did, its last_modified, its
     history and its search index follow."""
     session.flush()
@@ -206,8 +230,15 @@ def create_service(session: Session, client: ApiClient, record: Any, serialize: 
     return service
 
 
-def replace_service(session: Session, client: ApiClient, service_id: uuid.UUID, record: Any, if_match,
-                    serialize: Serializer, action: str = "replace") -> Service:
+def replace_service(
+    session: Session,
+    client: ApiClient,
+    service_id: uuid.UUID,
+    record: Any,
+    if_match,
+    serialize: Serializer,
+    action: str = "replace",
+) -> Service:
     """Replace a service with a full record: what it no longer lists is removed."""
     service = editable_service(session, client, service_id)
     before = serialize(service)
@@ -218,8 +249,9 @@ def replace_service(session: Session, client: ApiClient, service_id: uuid.UUID, 
     return service
 
 
-def patch_service(session: Session, client: ApiClient, service_id: uuid.UUID, patch: Any, if_match,
-                  serialize: Serializer) -> Service:
+def patch_service(
+    session: Session, client: ApiClient, service_id: uuid.UUID, patch: Any, if_match, serialize: Serializer
+) -> Service:
     """Change a service by a JSON Merge Patch of its record (RFC 7396)."""
     service = editable_service(session, client, service_id)
     check_version(serialize(service), if_match)
@@ -229,7 +261,9 @@ def patch_service(session: Session, client: ApiClient, service_id: uuid.UUID, pa
     return replace_service(session, client, service_id, merge_patch(current, patch), if_match, serialize, "patch")
 
 
-def retire_service(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, serialize: Serializer) -> Service:
+def retire_service(
+    session: Session, client: ApiClient, service_id: uuid.UUID, if_match, serialize: Serializer
+) -> Service:
     """Mark a service inactive; refused while referrals to it are open."""
     service = editable_service(session, client, service_id)
     before = serialize(service)
@@ -247,8 +281,15 @@ def retire_service(session: Session, client: ApiClient, service_id: uuid.UUID, i
     return service
 
 
-def verify_service(session: Session, client: ApiClient, service_id: uuid.UUID, if_match, note: str | None,
-                   serialize: Serializer, today: date | None = None) -> Service:
+def verify_service(
+    session: Session,
+    client: ApiClient,
+    service_id: uuid.UUID,
+    if_match,
+    note: str | None,
+    serialize: Serializer,
+    today: date | None = None,
+) -> Service:
     """A person checked the whole record today: HSDS assured_date and assurer_email, nothing else."""
     service = editable_service(session, client, service_id)
     check_version(serialize(service), if_match)

@@ -33,8 +33,11 @@ Mapping decisions (the README's "For FHIR integrators" section says the same to 
   RelatedPerson, Consent, PractitionerRole), the child also in the Task: exactly what
   `GET /referrals/{id}` gives the same key, nothing more.
 """
+
 from __future__ import annotations
 
+from core.fhir.bundle import BundleReferral, referral_from_bundle, transaction_response
+from core.fhir.capability import capability_statement
 from core.fhir.common import (
     CANONICAL,
     EXT_CAPACITY,
@@ -47,16 +50,7 @@ from core.fhir.common import (
     instant,
     owner_id,
 )
-from core.fhir.resources import (
-    category_system,
-    get_location,
-    healthcare_service,
-    location,
-    organization,
-    organization_resource,
-    program_organization,
-)
-from core.fhir.referrals import ReferralParts, referral_parts, referral_parts_many, requester, service_request, task
+from core.fhir.outcome import fhir_paths, operation_outcome
 from core.fhir.params import (
     DateBound,
     changed_after,
@@ -67,11 +61,18 @@ from core.fhir.params import (
     split_token,
     statuses_from,
 )
+from core.fhir.referrals import ReferralParts, referral_parts, referral_parts_many, requester, service_request, task
+from core.fhir.resources import (
+    category_system,
+    get_location,
+    healthcare_service,
+    location,
+    organization,
+    organization_resource,
+    program_organization,
+)
 from core.fhir.search import ServiceSearch, TaskSearch, search_services, search_tasks, searchset, services_owned_by
-from core.fhir.outcome import fhir_paths, operation_outcome
-from core.fhir.bundle import BundleReferral, referral_from_bundle, transaction_response
 from core.fhir.task_update import PATCH_MEDIA_TYPE, check_task_resource, patch_task, task_move, task_paths
-from core.fhir.capability import capability_statement
 
 __all__ = [
     "CANONICAL",

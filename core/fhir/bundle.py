@@ -8,6 +8,7 @@ small reader per part (`read_request`, `read_child`, `read_guardian`, `read_cons
 `read_referrer`) then takes its values as sent, leaving them to the same validation
 `/referrals` applies.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,11 +86,15 @@ def _entries(bundle) -> list[dict]:
     bad_text = first_text_problem(bundle)
     if bad_text is not None:
         where, problem = bad_text
-        raise InvalidData("The Bundle holds text that is not allowed; see the issues.", {"Bundle": [f"{where}: {problem}"]})
+        raise InvalidData(
+            "The Bundle holds text that is not allowed; see the issues.", {"Bundle": [f"{where}: {problem}"]}
+        )
     if bundle.get("type") != "transaction":
         raise InvalidResource("The Bundle must be a transaction.", {"Bundle.type": ["Use transaction."]})
     entries = bundle.get("entry")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries):
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries
+    ):
         raise InvalidResource("Each Bundle entry needs a resource.", {"Bundle.entry": ["Each entry needs a resource."]})
     return entries
 
@@ -105,7 +110,8 @@ def _check_kinds(by_type: dict[str, list[dict]]) -> None:
             ]
     if set(by_type) - set(TAKEN_KINDS):
         missing["Bundle.entry.resource"] = [
-            "Only ServiceRequest, Patient, RelatedPerson, Consent, Task, PractitionerRole, Practitioner and Organization entries are taken."
+            "Only ServiceRequest, Patient, RelatedPerson, Consent, Task, PractitionerRole, Practitioner "
+            "and Organization entries are taken."
         ]
     if missing:
         raise InvalidResource("The Bundle does not hold the resources of a referral.", missing)
@@ -140,8 +146,11 @@ def read_request(request: dict) -> dict:
     """The service (the HealthcareService performer), reason and urgency of a ServiceRequest."""
     data: dict = {}
     performer = next(
-        (p.get("reference") for p in as_list(request.get("performer"))
-         if isinstance(as_dict(p).get("reference"), str) and "HealthcareService/" in p["reference"]),
+        (
+            p.get("reference")
+            for p in as_list(request.get("performer"))
+            if isinstance(as_dict(p).get("reference"), str) and "HealthcareService/" in p["reference"]
+        ),
         None,
     )
     if performer is not None:
@@ -230,10 +239,16 @@ def read_referrer(bundle: _Bundle) -> dict:
     telecom: list[dict] = []
     if role is not None and role.get("resourceType") == "PractitionerRole":
         practitioner = bundle.resolve(role.get("practitioner"), request)
-        name = text_of_name(first(as_dict(practitioner).get("name"))) or as_dict(role.get("practitioner")).get("display")
+        name = text_of_name(first(as_dict(practitioner).get("name"))) or as_dict(role.get("practitioner")).get(
+            "display"
+        )
         organization = bundle.resolve(role.get("organization"), request)
         put(referrer, "name", name)
-        put(referrer, "organization", as_dict(organization).get("name") or as_dict(role.get("organization")).get("display"))
+        put(
+            referrer,
+            "organization",
+            as_dict(organization).get("name") or as_dict(role.get("organization")).get("display"),
+        )
         telecom = [as_dict(t) for t in as_list(role.get("telecom"))]
     elif role is not None and role.get("resourceType") == "Practitioner":
         put(referrer, "name", text_of_name(first(role.get("name"))))

@@ -1,5 +1,6 @@
 """The CapabilityStatement (`GET /fhir/metadata`): the resources, interactions and search
 parameters this server answers. Keep it in step with `api/fhir.py` when either changes."""
+
 from __future__ import annotations
 
 from core.fhir.common import CAPABILITY_DATE, FHIR_VERSION, MEDIA_TYPE
@@ -45,7 +46,7 @@ def _task() -> dict:
                 "code": "update",
                 "documentation": "PUT the Task as read with status, statusReason and output "
                 "changed: one move of the referral's lifecycle, as POST /referrals/{id}/status. "
-                "If-Match: W/\"<versionId>\" is checked when sent (412 when stale).",
+                'If-Match: W/"<versionId>" is checked when sent (412 when stale).',
             },
             {
                 "code": "patch",

@@ -2,10 +2,11 @@
 canonical extension URLs, the code systems it names, the maps between the referral's own
 values and FHIR's, the 400 error of a malformed request, and the small builders every
 resource uses (`instant`, `clean`, `meta`)."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from core.errors import DomainError
 
@@ -21,7 +22,9 @@ EXT_CONSENT = f"{CANONICAL}/StructureDefinition/referral-consent"
 EXT_ERASED = f"{CANONICAL}/StructureDefinition/referral-erased"
 
 # SDOH Clinical Care (STU 3): a HealthcareService's capacity status, a complex extension.
-EXT_CAPACITY = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+EXT_CAPACITY = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+)
 SDOHCC_CODES = "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
 CAPACITY_DISPLAY = {
     "capacity": "Has Capacity",
@@ -76,9 +79,12 @@ BUSINESS_STATUS = {
     "entered-in-error": "Entered in error",
 }
 TELECOM_OF_CHANNEL = {"phone": "phone", "fax": "fax", "email": "email", "web": "url"}
-REFERRAL_METHOD_OF_CHANNEL = {"phone": ("phone", "Phone"), "fax": ("fax", "Fax"), "web": ("elec", "Secure Messaging"),
-                              "email": ("semail", "Secure Email")}
-
+REFERRAL_METHOD_OF_CHANNEL = {
+    "phone": ("phone", "Phone"),
+    "fax": ("fax", "Fax"),
+    "web": ("elec", "Secure Messaging"),
+    "email": ("semail", "Secure Email"),
+}
 
 
 class InvalidResource(DomainError):
@@ -93,8 +99,8 @@ def instant(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def clean(resource: dict) -> dict:

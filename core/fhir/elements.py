@@ -1,6 +1,7 @@
 """Tolerant readers of FHIR JSON sent by a client: each takes whatever the element holds
 (a wrong type included) and gives a value of the expected kind or None, so that a Bundle's
 values reach the request validation that names the field at fault, rather than a TypeError."""
+
 from __future__ import annotations
 
 from core.fhir.common import RELATIONSHIP_OF
@@ -60,7 +61,9 @@ def concept_text(concept) -> str | None:
     concept = as_dict(concept)
     if isinstance(concept.get("text"), str):
         return concept["text"]
-    return next((c["display"] for c in map(as_dict, as_list(concept.get("coding"))) if isinstance(c.get("display"), str)), None)
+    return next(
+        (c["display"] for c in map(as_dict, as_list(concept.get("coding"))) if isinstance(c.get("display"), str)), None
+    )
 
 
 def relationship(concepts) -> str | None:

@@ -1,5 +1,6 @@
 """OperationOutcome, the body of every FHIR error, and the map from a referral request's
 field errors to where those fields sit in a transaction Bundle."""
+
 from __future__ import annotations
 
 from core.fhir.common import EXT_CONSENT, EXT_MAY_LEAVE_MESSAGE
@@ -31,8 +32,14 @@ def operation_outcome(status: int, message: str, errors: dict | None = None) -> 
     severity = "error" if status < 500 else "fatal"
     issues = [{"severity": severity, "code": code, "diagnostics": message}]
     for path, messages in flatten_errors(errors or {}):
-        issues.append({"severity": "error", "code": "invalid" if status != 422 else "business-rule",
-                       "diagnostics": "; ".join(messages), "expression": [path]})
+        issues.append(
+            {
+                "severity": "error",
+                "code": "invalid" if status != 422 else "business-rule",
+                "diagnostics": "; ".join(messages),
+                "expression": [path],
+            }
+        )
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 

@@ -1,17 +1,19 @@
 """FHIR search parameter values: dates with their prefixes (and the SQL condition of one),
 tokens (`system|code`), references (`Organization/<id>`) and Task statuses. Each parser
 raises ValueError on a value it cannot read; the API answers that as a 400."""
+
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import or_
 
 from models.vocab import REFERRAL_STATUSES
 from schemas.text import RANGE_MESSAGE, datetime_problem
+
 
 @dataclass
 class DateBound:
@@ -35,7 +37,7 @@ def parse_date(value: str) -> DateBound:
         raise ValueError(RANGE_MESSAGE) from None
     if datetime_problem(bound.low):
         raise ValueError(RANGE_MESSAGE)
-    return DateBound(bound.prefix, bound.low.astimezone(timezone.utc), bound.high.astimezone(timezone.utc))
+    return DateBound(bound.prefix, bound.low.astimezone(UTC), bound.high.astimezone(UTC))
 
 
 def _parse_date(value: str) -> DateBound:
@@ -47,7 +49,7 @@ def _parse_date(value: str) -> DateBound:
     if "T" in text:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return DateBound(prefix, moment, moment)
     parts = [int(p) for p in text.split("-")]
     if len(parts) == 1:
@@ -58,7 +60,7 @@ def _parse_date(value: str) -> DateBound:
     else:
         low = date(*parts)
         high = low + timedelta(days=1)
-    as_utc = lambda d: datetime.combine(d, time(0), tzinfo=timezone.utc)  # noqa: E731
+    as_utc = lambda d: datetime.combine(d, time(0), tzinfo=UTC)  # noqa: E731
     return DateBound(prefix, as_utc(low), as_utc(high))
 
 

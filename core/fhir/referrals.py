@@ -1,6 +1,7 @@
 """Referrals as FHIR resources: a ServiceRequest (the child, guardian, consent and referrer
 contained) and a Task (the lifecycle), both under the referral's id; and the reads of what
 they name besides the referral (its service and its sending client)."""
+
 from __future__ import annotations
 
 import uuid
@@ -28,6 +29,7 @@ from core.fhir.common import (
     owner_id,
 )
 from models import ApiClient, Referral, Service
+
 
 @dataclass
 class ReferralParts:
@@ -90,11 +92,15 @@ def _guardian(referral: Referral) -> dict:
     preference = referral.guardian_contact_preference
     telecom = []
     if referral.guardian_phone:
-        telecom.append({"system": "phone", "value": referral.guardian_phone, "rank": 1 if preference == "phone" else None})
+        telecom.append(
+            {"system": "phone", "value": referral.guardian_phone, "rank": 1 if preference == "phone" else None}
+        )
         if preference == "text":
             telecom.append({"system": "sms", "value": referral.guardian_phone, "rank": 1})
     if referral.guardian_email:
-        telecom.append({"system": "email", "value": referral.guardian_email, "rank": 1 if preference == "email" else None})
+        telecom.append(
+            {"system": "email", "value": referral.guardian_email, "rank": 1 if preference == "email" else None}
+        )
     return {
         "resourceType": "RelatedPerson",
         "id": "guardian",
@@ -104,7 +110,10 @@ def _guardian(referral: Referral) -> dict:
         "name": [{"text": referral.guardian_name}],
         "telecom": telecom,
         "communication": [
-            {"language": {"coding": [{"system": LANGUAGE, "code": referral.guardian_preferred_language}]}, "preferred": True}
+            {
+                "language": {"coding": [{"system": LANGUAGE, "code": referral.guardian_preferred_language}]},
+                "preferred": True,
+            }
         ]
         if referral.guardian_preferred_language
         else [],
@@ -165,7 +174,9 @@ def _owner(referral: Referral, service: Service) -> dict:
     team = service.program if referral.program_id and service.program_id == referral.program_id else None
     return {
         "reference": f"Organization/{owner_id(referral.program_id, service.organization_id)}",
-        "display": team.name if team is not None else (service.organization.name if referral.program_id is None else None),
+        "display": team.name
+        if team is not None
+        else (service.organization.name if referral.program_id is None else None),
     }
 
 

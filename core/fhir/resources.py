@@ -1,6 +1,7 @@
 """The directory as FHIR resources: a service as a HealthcareService, an HSDS organization
 and a program as an Organization, a location as a Location; and the reads that find the
 records `Organization/<id>` and `Location/<id>` name."""
+
 from __future__ import annotations
 
 import uuid
@@ -45,7 +46,6 @@ def _dedupe(items: list[dict]) -> list[dict]:
             seen.add(key)
             out.append(item)
     return out
-
 
 
 def _address(address) -> dict:
@@ -110,7 +110,15 @@ def _service_types(terms: list[TaxonomyTerm]) -> list[dict]:
     """The HL7 service types the categories cross-walk to, each once."""
     return _dedupe(
         [
-            {"coding": [{"system": SERVICE_TYPE, "code": term.hl7_service_type_code, "display": term.hl7_service_type_display}]}
+            {
+                "coding": [
+                    {
+                        "system": SERVICE_TYPE,
+                        "code": term.hl7_service_type_code,
+                        "display": term.hl7_service_type_display,
+                    }
+                ]
+            }
             for term in terms
             if term.hl7_service_type_code
         ]

@@ -1,5 +1,6 @@
 """FHIR searches: HealthcareService through the directory's own filters, Task through the
 referrals a key may see; and the searchset Bundle that answers both."""
+
 from __future__ import annotations
 
 import uuid
@@ -108,6 +109,7 @@ def services_owned_by(session: Session, owner_ids: list[uuid.UUID]) -> list[uuid
         )
     )
 
+
 # ----------------------------------------------------------------------------- Task
 
 
@@ -121,7 +123,9 @@ class TaskSearch:
     changed_after: datetime | None = None
 
 
-def search_tasks(session: Session, client: ApiClient, search: TaskSearch, page: int, per_page: int) -> tuple[Page, list[dict]]:
+def search_tasks(
+    session: Session, client: ApiClient, search: TaskSearch, page: int, per_page: int
+) -> tuple[Page, list[dict]]:
     """The referrals `client` may see, as Tasks, oldest change first; the page and its Tasks.
 
     The owner is the referral's own program (fixed when it was made), not its service's

@@ -1,6 +1,7 @@
 """Updating a referral through its Task (`PUT` and `PATCH /fhir/Task/<id>`): which elements
 may change, the JSON Patch of a Task, and the lifecycle move an updated Task asks for (the
 same move `POST /referrals/{id}/status` takes)."""
+
 from __future__ import annotations
 
 from core import json_patch
@@ -55,7 +56,9 @@ def _unchangeable_differences(current: dict, incoming: dict) -> dict[str, list[s
         if name in TASK_CHANGEABLE or name in TASK_SERVER_KEPT or name == "businessStatus":
             continue
         if name not in incoming or name not in current or not json_patch.same(current[name], incoming[name]):
-            errors[f"Task.{name}"] = ["Only status, statusReason and output may change; this differs from the current Task."]
+            errors[f"Task.{name}"] = [
+                "Only status, statusReason and output may change; this differs from the current Task."
+            ]
     return errors
 
 

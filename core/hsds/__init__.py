@@ -25,6 +25,7 @@ The modules, in the order an import goes through them:
 - `report`: what the user is told;
 - `export`: the package written back out.
 """
+
 from core.hsds.export import describe_package, export_package
 from core.hsds.profile import HSDS_VERSION
 from core.hsds.readers import import_path

@@ -1,10 +1,11 @@
 """Export: every stored row of the catalogue's tables, as an HSDS tabular data package that
 imports back to the same records."""
+
 from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,14 @@ from core.hsds.writer import BATCH_SIZE
 
 EXTENSION = f"Extension of this directory (not in HSDS {HSDS_VERSION})."
 # A field's kind -> its Table Schema type and format.
-TYPES = {"uuid": ("string", "uuid"), "string": ("string", None), "number": ("number", None),
-         "integer": ("integer", None), "boolean": ("boolean", None), "datetime": ("datetime", None)}
+TYPES = {
+    "uuid": ("string", "uuid"),
+    "string": ("string", None),
+    "number": ("number", None),
+    "integer": ("integer", None),
+    "boolean": ("boolean", None),
+    "datetime": ("datetime", None),
+}
 
 
 def export_package(session: Session, folder: Path) -> dict[str, int]:
@@ -52,7 +59,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, float):
         return repr(value)
     return str(value)
@@ -78,8 +85,13 @@ def _resource(spec: TableSpec) -> dict[str, Any]:
     if keys:
         schema["foreignKeys"] = keys
     resource = {
-        "name": spec.name, "path": spec.path, "format": "csv", "mediatype": "text/csv",
-        "encoding": "utf-8", "profile": "tabular-data-resource", "schema": schema,
+        "name": spec.name,
+        "path": spec.path,
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "profile": "tabular-data-resource",
+        "schema": schema,
     }
     if spec.extension:
         resource["description"] = EXTENSION

@@ -5,6 +5,7 @@ reindex live in a temporary table of the connection (SQLite keeps it in a tempor
 behind a small page cache, PostgreSQL in temp_buffers and then on disk), emptied when an
 import starts and dropped with its transaction, and are looked up a batch at a time.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -51,7 +52,9 @@ class IdStore:
         session.execute(CreateTable(IMPORT_IDS, if_not_exists=True))
         session.execute(delete(IMPORT_IDS))
         dialect = session.get_bind().dialect.name
-        self._insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(IMPORT_IDS).on_conflict_do_nothing()
+        self._insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+            IMPORT_IDS
+        ).on_conflict_do_nothing()
 
     def add(self, kind: int, ids: Iterable[uuid.UUID | None], owners: dict[uuid.UUID, uuid.UUID] | None = None) -> None:
         """Hold `ids` under `kind` (with each one's owner, when given)."""
@@ -77,7 +80,9 @@ class IdStore:
         for chunk in chunks(ids):
             found.update(
                 self.session.execute(
-                    select(IMPORT_IDS.c.id, IMPORT_IDS.c.owner).where(IMPORT_IDS.c.kind == kind, IMPORT_IDS.c.id.in_(chunk))
+                    select(IMPORT_IDS.c.id, IMPORT_IDS.c.owner).where(
+                        IMPORT_IDS.c.kind == kind, IMPORT_IDS.c.id.in_(chunk)
+                    )
                 ).all()
             )
         return found

@@ -11,6 +11,7 @@ rows that name a parent of their own table after it, and upserts the sound rows
 fault, checking goes on to report every one). Otherwise the sound rows are written and each row
 that refers to a rejected row is rejected too, naming it.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -93,7 +94,8 @@ class Importer:
             self._parse(spec, row)
         taken = (
             self.ids.known([IdStore.ACCEPTED[spec.name]], {row.values["id"] for row in rows if "id" in row.values})
-            if spec.name in REFERABLE else set()
+            if spec.name in REFERABLE
+            else set()
         )
         self._check_references(spec, rows, taken)
         self.rules.check(spec, rows)
@@ -130,7 +132,9 @@ class Importer:
         """The first row of each id in the batch, unless an earlier batch had that id."""
         firsts: dict[Any, Row] = {}
         for row in rows:
-            raw_id = row.raw.get("id") if "id" in spec.table.c else (row.raw.get("service_area_id"), row.raw.get("town"))
+            raw_id = (
+                row.raw.get("id") if "id" in spec.table.c else (row.raw.get("service_area_id"), row.raw.get("town"))
+            )
             firsts.setdefault(repr(raw_id) if raw_id is not None else id(row), row)
         seen = self._seen(spec, firsts.values())
         return [row for row in firsts.values() if id(row) not in seen]
@@ -216,7 +220,9 @@ class Importer:
             if value in accepted[targets]:
                 continue
             id_key = key(value)
-            where = next(((target, self.rejected[target][id_key]) for target in targets if id_key in self.rejected[target]), None)
+            where = next(
+                ((target, self.rejected[target][id_key]) for target in targets if id_key in self.rejected[target]), None
+            )
             if where is not None:
                 row.fault(name, f"the {where[0]} it names was rejected ({where[1]})", dependent=True)
             else:
@@ -255,7 +261,11 @@ class Importer:
                 if state.get(key(parent.values["id"])) == "visiting":
                     row.fault(parent_field, "makes a cycle of parents")
                 elif not visit(parent) and not row.faults:
-                    row.fault(parent_field, f"the {spec.name} it names was rejected ({parent.source} line {parent.line})", True)
+                    row.fault(
+                        parent_field,
+                        f"the {spec.name} it names was rejected ({parent.source} line {parent.line})",
+                        True,
+                    )
             elif parent is row:
                 row.fault(parent_field, "names the row itself")
             if row_key is not None:
@@ -305,7 +315,9 @@ class Importer:
             present.update(
                 tuple(found)
                 for found in self.session.execute(
-                    select(table.c.service_area_id, table.c.town).where(tuple_(table.c.service_area_id, table.c.town).in_(chunk))
+                    select(table.c.service_area_id, table.c.town).where(
+                        tuple_(table.c.service_area_id, table.c.town).in_(chunk)
+                    )
                 )
             )
         new = sorted(pairs - present)
@@ -371,7 +383,9 @@ class Importer:
 # --------------------------------------------------------------------------- the steps of a check
 
 
-def _waits(row: Row, unknown: set[uuid.UUID], by_id: dict[uuid.UUID, Row], parents: dict[int, uuid.UUID | None]) -> bool:
+def _waits(
+    row: Row, unknown: set[uuid.UUID], by_id: dict[uuid.UUID, Row], parents: dict[int, uuid.UUID | None]
+) -> bool:
     """Whether the row's parent, or a parent's parent in the batch, is one of `unknown`."""
     visited = {id(row)}
     parent = parents[id(row)]
@@ -432,4 +446,3 @@ def _touch(name: str, values: dict, is_new: bool, touched: dict[int, list[uuid.U
         touched[IdStore.CHANGED["location"]].append(values["location_id"])
     elif not is_new and name in ("organization", "program", "location", "taxonomy_term"):
         touched[IdStore.CHANGED[name]].append(values["id"])
-

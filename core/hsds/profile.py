@@ -12,6 +12,7 @@ declared in `SERVER_KEPT`, a stored field the API does not answer in `NOT_ANSWER
 A field's kind (uuid, string, number, integer, boolean, datetime), whether it is required, its
 longest length and the table an id refers to are read from the model's column.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -168,61 +169,98 @@ def _spec(name: str, path: str, model: type, hsds: str, extensions: str = "", ex
 TABLES: tuple[TableSpec, ...] = (
     _spec("taxonomy", "taxonomies.csv", Taxonomy, "id name description uri version"),
     _spec(
-        "taxonomy_term", "taxonomy_terms.csv", TaxonomyTerm,
+        "taxonomy_term",
+        "taxonomy_terms.csv",
+        TaxonomyTerm,
         "id code name description parent_id taxonomy language taxonomy_id term_uri",
         "hl7_service_type_code hl7_service_type_display",
     ),
     _spec(
-        "organization", "organizations.csv", Organization,
-        "id name alternate_name description email website parent_organization_id", "last_modified",
+        "organization",
+        "organizations.csv",
+        Organization,
+        "id name alternate_name description email website parent_organization_id",
+        "last_modified",
     ),
-    _spec("program", "programs.csv", Program, "id organization_id name alternate_name description", "slug last_modified"),
     _spec(
-        "location", "locations.csv", Location,
+        "program", "programs.csv", Program, "id organization_id name alternate_name description", "slug last_modified"
+    ),
+    _spec(
+        "location",
+        "locations.csv",
+        Location,
         "id location_type url organization_id name alternate_name description transportation latitude longitude",
     ),
     _spec(
-        "address", "addresses.csv", Address,
+        "address",
+        "addresses.csv",
+        Address,
         "id location_id attention address_1 address_2 city region state_province postal_code country address_type",
     ),
     _spec(
-        "service", "services.csv", Service,
+        "service",
+        "services.csv",
+        Service,
         "id organization_id program_id name alternate_name description url email status interpretation_services "
         "application_process fees_description eligibility_description minimum_age maximum_age alert last_modified",
         "accepts_referrals",
     ),
-    _spec("service_area", "service_areas.csv", ServiceArea, "id service_id name description extent extent_type uri", "statewide"),
+    _spec(
+        "service_area",
+        "service_areas.csv",
+        ServiceArea,
+        "id service_id name description extent extent_type uri",
+        "statewide",
+    ),
     _spec("service_area_town", "service_area_towns.csv", ServiceAreaTown, "service_area_id town", extension=True),
     _spec("service_at_location", "service_at_location.csv", ServiceAtLocation, "id service_id location_id description"),
     _spec(
-        "contact", "contacts.csv", Contact,
+        "contact",
+        "contacts.csv",
+        Contact,
         "id organization_id service_id service_at_location_id location_id name title department email",
     ),
     _spec(
-        "phone", "phones.csv", Phone,
+        "phone",
+        "phones.csv",
+        Phone,
         "id location_id service_id organization_id contact_id service_at_location_id number extension type description",
     ),
     _spec("language", "languages.csv", Language, "id service_id location_id phone_id name code note"),
     _spec(
-        "schedule", "schedules.csv", Schedule,
+        "schedule",
+        "schedules.csv",
+        Schedule,
         "id service_id location_id service_at_location_id valid_from valid_to dtstart until wkst freq interval byday "
         "description opens_at closes_at attending_type notes",
     ),
     _spec("attribute", "attributes.csv", Attribute, "id link_id taxonomy_term_id link_type link_entity value"),
     _spec(
-        "referral_contact_point", "referral_contact_points.csv", ReferralContactPoint,
-        "id service_id channel value audience purpose instructions", extension=True,
+        "referral_contact_point",
+        "referral_contact_points.csv",
+        ReferralContactPoint,
+        "id service_id channel value audience purpose instructions",
+        extension=True,
     ),
 )
 BY_NAME = {spec.name: spec for spec in TABLES}
 # Tables whose ids other rows may name (an attribute may name a row of any of them).
-REFERABLE = {spec.name for spec in TABLES if spec.table.c.get("id") is not None} - {"attribute", "referral_contact_point"}
+REFERABLE = {spec.name for spec in TABLES if spec.table.c.get("id") is not None} - {
+    "attribute",
+    "referral_contact_point",
+}
 # Tables that may name a row of their own (a parent organization, a broader term).
 SELF_REFERRING = ("organization", "taxonomy_term")
 # HSDS tables this directory does not store: reported, never silently dropped.
 NOT_STORED = (
-    "funding", "cost_option", "required_document", "accessibility", "organization_identifier",
-    "metadata", "meta_table_description", "url",
+    "funding",
+    "cost_option",
+    "required_document",
+    "accessibility",
+    "organization_identifier",
+    "metadata",
+    "meta_table_description",
+    "url",
 )
 
 
@@ -269,14 +307,24 @@ NESTED: dict[str, list[tuple[str, str, str | None]]] = {
 }
 # The id field by which a record names the organization, program, ... nested in it.
 NAMED_BY = {
-    "organization": "organization_id", "program": "program_id", "location": "location_id",
-    "taxonomy_term": "taxonomy_term_id", "taxonomy": "taxonomy_id",
+    "organization": "organization_id",
+    "program": "program_id",
+    "location": "location_id",
+    "taxonomy_term": "taxonomy_term_id",
+    "taxonomy": "taxonomy_id",
 }
 # Lists of a record this directory does not store (HSDS tables it leaves out, and the lists of
 # records an organization or program answers with, which are read from their own tables).
 NOT_STORED_LISTS = {
-    "funding", "cost_options", "required_documents", "metadata", "accessibility", "organization_identifiers",
-    "programs", "services", "attributes",
+    "funding",
+    "cost_options",
+    "required_documents",
+    "metadata",
+    "accessibility",
+    "organization_identifiers",
+    "programs",
+    "services",
+    "attributes",
 }
 # Fields a record carries in another shape than the table's columns: (record field, its keys
 # -> the columns they fill). A term's HL7 coding is an object of two stored extension fields.
@@ -293,8 +341,13 @@ SERVER_KEPT: dict[str, dict[str, tuple[str, ...]]] = {
         "assured_date": ("assured_date",),
         "assurer_email": ("assurer_email",),
         "capacities": (  # HSDS 3.1 service_capacity
-            "capacity_status", "capacity_available", "capacity_maximum", "capacity_unit", "capacity_wait_days",
-            "capacity_description", "capacity_updated",
+            "capacity_status",
+            "capacity_available",
+            "capacity_maximum",
+            "capacity_unit",
+            "capacity_wait_days",
+            "capacity_description",
+            "capacity_updated",
         ),
     },
 }

@@ -14,6 +14,7 @@ A JSON file holds full service records, as this API answers them (an array, one 
 Memory does not grow with the import: the reader holds one batch, the `Importer` keeps what it
 must remember in the database (`core.hsds.ids`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -84,7 +85,9 @@ def _resources(folder: Path) -> dict[str, str]:
     except FileNotFoundError as exc:
         raise InvalidData(f"{folder.name}: no {PACKAGE_FILE} in this folder.") from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidData(f"{PACKAGE_FILE}: not a data package (a JSON object with named resources and paths).") from exc
+        raise InvalidData(
+            f"{PACKAGE_FILE}: not a data package (a JSON object with named resources and paths)."
+        ) from exc
     for name, relative in resources.items():
         _check_inside(folder, name, relative)
     return resources
@@ -152,8 +155,15 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 # --------------------------------------------------------------------------- full records
 
 
-def flatten(record: dict, source: str, line: int, table: str = "service", prefix: str = "",
-            rows: dict[str, list[Row]] | None = None, report: ImportReport | None = None) -> dict[str, list[Row]]:
+def flatten(
+    record: dict,
+    source: str,
+    line: int,
+    table: str = "service",
+    prefix: str = "",
+    rows: dict[str, list[Row]] | None = None,
+    report: ImportReport | None = None,
+) -> dict[str, list[Row]]:
     """The table rows of one nested record (a full HSDS service, as this API answers it), added
     to `rows`. Lists the directory does not store are counted in `report`."""
     rows = rows if rows is not None else defaultdict(list)
@@ -190,8 +200,16 @@ def _drop_lists_not_stored(own: dict[str, Any], source: str, prefix: str, report
             del own[key]
 
 
-def _flatten_nested(me: Row, record: dict, table: str, key: str, child: str, parent_key: str | None,
-                    rows: dict[str, list[Row]], report: ImportReport | None) -> None:
+def _flatten_nested(
+    me: Row,
+    record: dict,
+    table: str,
+    key: str,
+    child: str,
+    parent_key: str | None,
+    rows: dict[str, list[Row]],
+    report: ImportReport | None,
+) -> None:
     """Flatten the records nested under `key`. A list item takes the record's id as its parent
     id (`parent_key`); a record the record names (its organization, ...) gives it its id."""
     value = record.get(key)

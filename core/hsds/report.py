@@ -1,4 +1,5 @@
 """What an import tells its user: each rejected row with the reason, what was not stored, totals."""
+
 from __future__ import annotations
 
 import uuid

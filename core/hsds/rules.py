@@ -6,6 +6,7 @@
 - a taxonomy term's code is unique within its taxonomy, and a term with no taxonomy name
   takes its taxonomy's.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,11 +58,15 @@ class TableRules:
             if "slug" not in row.values:
                 row.values["slug"] = _slugify(row.values["name"])
                 made.add(id(row))
-        held = dict(
-            self.session.execute(
-                select(Program.slug, Program.id).where(Program.slug.in_({row.values["slug"] for row in sound}))
-            ).all()
-        ) if sound else {}
+        held = (
+            dict(
+                self.session.execute(
+                    select(Program.slug, Program.id).where(Program.slug.in_({row.values["slug"] for row in sound}))
+                ).all()
+            )
+            if sound
+            else {}
+        )
         for row in sound:
             slug, mine = row.values["slug"], key(row.values["id"])
             owner = self.slugs.get(slug, key(held[slug]) if slug in held else None)
@@ -89,7 +94,9 @@ class TableRules:
         wanted = {row.values["program_id"] for row in rows if row.values.get("program_id")}
         owners = self.ids.owners(IdStore.ACCEPTED["program"], wanted)  # programs of this import
         for chunk in chunks(wanted - set(owners)):
-            owners.update(self.session.execute(select(Program.id, Program.organization_id).where(Program.id.in_(chunk))).all())
+            owners.update(
+                self.session.execute(select(Program.id, Program.organization_id).where(Program.id.in_(chunk))).all()
+            )
         for row in rows:
             program_id, organization_id = row.values.get("program_id"), row.values.get("organization_id")
             if program_id is None or organization_id is None or any(f.field.endswith("program_id") for f in row.faults):

@@ -4,12 +4,13 @@ A CSV file gives strings; a JSON record gives typed values: every parser takes b
 either read (`(value, None)`) or refused with what is wrong, worded for the import's report
 (`(None, "not a UUID")`).
 """
+
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,7 +110,7 @@ def parse_datetime(raw: Any) -> datetime:
     except ValueError:
         raise Refused("not an ISO 8601 date-time") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     if datetime_problem(value):
         raise Refused("outside the years 1900 to 9998")
     return value
@@ -142,12 +143,19 @@ def _not_a_choice(spec: Field, value: Any) -> str | None:
 
 def _out_of_range(spec: Field, value: Any) -> str | None:
     if spec.low is not None and value < spec.low or spec.high is not None and value > spec.high:
-        return f"must be between {spec.low:g} and {spec.high:g}" if spec.high is not None else f"must be at least {spec.low:g}"
+        return (
+            f"must be between {spec.low:g} and {spec.high:g}"
+            if spec.high is not None
+            else f"must be at least {spec.low:g}"
+        )
     return None
 
 
 FORMAT_PROBLEMS = {
-    "email": "not an e-mail address", "uri": "not a URL", "date": "not an ISO 8601 date", "time": "not an ISO 8601 time",
+    "email": "not an e-mail address",
+    "uri": "not a URL",
+    "date": "not an ISO 8601 date",
+    "time": "not an ISO 8601 time",
 }
 
 

@@ -9,6 +9,7 @@ one and may not be null.
 
 The caller owns the transaction.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -41,7 +42,9 @@ def chunks(values: Iterable[Any], size: int = IDS_PER_QUERY) -> Iterator[list[An
 
 def existing_ids(session: Session, table: Table, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
     """Which of `ids` the table holds."""
-    return {found for chunk in chunks(ids) for found in session.scalars(select(table.c.id).where(table.c.id.in_(chunk)))}
+    return {
+        found for chunk in chunks(ids) for found in session.scalars(select(table.c.id).where(table.c.id.in_(chunk)))
+    }
 
 
 def existing_rows(session: Session, table: Table, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
@@ -84,8 +87,8 @@ def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     columns = [column.key for column in table.columns if column.key != "id"]
-    statement = update(table).where(table.c.id == bindparam("old_id")).values(
-        {key: bindparam(f"new_{key}") for key in columns}
+    statement = (
+        update(table).where(table.c.id == bindparam("old_id")).values({key: bindparam(f"new_{key}") for key in columns})
     )
     session.execute(statement, [{"old_id": row["id"], **{f"new_{key}": row[key] for key in columns}} for row in rows])
 

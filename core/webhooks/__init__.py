@@ -19,8 +19,21 @@ The package, by part:
 - `delivery`: one attempt (`send`).
 - `worker`: claiming, attempting and recording due deliveries; the loop (`run`).
 """
+
 from __future__ import annotations
 
+from core.webhooks.addresses import (
+    AddressRefused,
+    Target,
+    Unresolvable,
+    check_url,
+    parse_ipv4,
+    parse_url,
+    refusal,
+    system_resolve,
+    vetted_addresses,
+)
+from core.webhooks.delivery import Result, send
 from core.webhooks.policy import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
@@ -34,17 +47,6 @@ from core.webhooks.policy import (
     new_secret,
     sign,
 )
-from core.webhooks.addresses import (
-    AddressRefused,
-    Target,
-    Unresolvable,
-    check_url,
-    parse_ipv4,
-    parse_url,
-    refusal,
-    system_resolve,
-    vetted_addresses,
-)
 from core.webhooks.subscriptions import (
     cancel_for_client,
     cancel_pending,
@@ -57,7 +59,6 @@ from core.webhooks.subscriptions import (
     payload,
     rotate_secret,
 )
-from core.webhooks.delivery import Result, send
 from core.webhooks.worker import deliver_due, record_unrecorded, run
 
 __all__ = [

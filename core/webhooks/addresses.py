@@ -4,6 +4,7 @@ The worker runs inside the hospital's network, so a URL must never make it reach
 the host is resolved when the URL is registered and again at every delivery, and every
 address it resolves to must be a public one (`refusal`), whatever notation it is written in.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -101,7 +102,9 @@ def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str |
         return "link-local"
     if address in _SHARED:
         return "shared (CGNAT)"
-    if isinstance(address, ipaddress.IPv6Address) and (address in ipaddress.ip_network("fc00::/7") or address in _SITE_LOCAL):
+    if isinstance(address, ipaddress.IPv6Address) and (
+        address in ipaddress.ip_network("fc00::/7") or address in _SITE_LOCAL
+    ):
         return "unique-local"
     if address.is_private:
         return "private"

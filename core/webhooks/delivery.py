@@ -1,6 +1,7 @@
 """One delivery attempt: a POST to the vetted address of a subscriber's URL, under one total
 deadline, with no redirect followed; its outcome is one of `policy.OUTCOMES`, never an
 exception."""
+
 from __future__ import annotations
 
 import http.client

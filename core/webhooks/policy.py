@@ -1,5 +1,6 @@
 """The delivery policy and what every part of the webhooks shares: attempt limits and
 back-off, the signature, new secrets, and `Policy` (where and how the worker may deliver)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,9 +8,9 @@ import hmac
 import logging
 import secrets
 import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable, Mapping
 
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_S = 2.0
@@ -50,6 +51,7 @@ def new_secret() -> str:
     """A new signing secret (`whsec_` and 32 random bytes)."""
     return "whsec_" + secrets.token_urlsafe(32)
 
+
 @dataclass(frozen=True)
 class Policy:
     """Where and how the worker may deliver. The defaults are the safe ones: https only, public
@@ -68,7 +70,7 @@ class Policy:
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
 
     @classmethod
-    def from_config(cls, config: Mapping, **changes) -> "Policy":
+    def from_config(cls, config: Mapping, **changes) -> Policy:
         values = dict(
             allow_private=bool(config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)),
             allow_http=bool(config.get("WEBHOOK_ALLOW_HTTP", False)),

@@ -1,9 +1,10 @@
 """A partner's webhook subscriptions (register, list, delete, rotate the secret, read the
 delivery log) and the outbox: the delivery rows written with each referral event."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -40,9 +41,9 @@ def create_subscription(
         raise InvalidData("Unknown event type.", {"events": [f"Must be among: {', '.join(WEBHOOK_EVENTS)}."]})
     check_url(url, policy)
     count = session.scalar(
-        select(func.count()).select_from(WebhookSubscription).where(
-            WebhookSubscription.client_id == client.id, WebhookSubscription.active
-        )
+        select(func.count())
+        .select_from(WebhookSubscription)
+        .where(WebhookSubscription.client_id == client.id, WebhookSubscription.active)
     )
     if count >= policy.max_per_client:
         raise Conflict(
@@ -148,7 +149,10 @@ def enqueue(
             continue
         session.add(
             WebhookDelivery(
-                subscription_id=subscription.id, event_id=event.id, payload=payload(event, referral), next_attempt_at=utcnow()
+                subscription_id=subscription.id,
+                event_id=event.id,
+                payload=payload(event, referral),
+                next_attempt_at=utcnow(),
             )
         )
         count += 1

@@ -2,15 +2,16 @@
 subscriptions concurrently, each subscription's in order), record each attempt, retry with
 back-off and disable a subscription that has failed for too long; `run` is the loop of
 `flask webhooks run`."""
+
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -93,12 +94,21 @@ def _due_jobs(session: Session, now: datetime, limit: int) -> dict[uuid.UUID, li
     due: dict[uuid.UUID, list[_Job]] = {}
     for delivery, subscription in session.execute(stmt).all():
         due.setdefault(subscription.id, []).append(
-            _Job(delivery.id, subscription.id, subscription.url, subscription.secret, dict(delivery.payload), delivery.next_attempt_at)
+            _Job(
+                delivery.id,
+                subscription.id,
+                subscription.url,
+                subscription.secret,
+                dict(delivery.payload),
+                delivery.next_attempt_at,
+            )
         )
     return due
 
 
-def _claim(session: Session, due: dict[uuid.UUID, list[_Job]], now: datetime, policy: Policy) -> dict[uuid.UUID, list[_Job]]:
+def _claim(
+    session: Session, due: dict[uuid.UUID, list[_Job]], now: datetime, policy: Policy
+) -> dict[uuid.UUID, list[_Job]]:
     """Claim the due deliveries (committed) and return those this pass won, by subscription.
 
     Each is claimed until it has surely been attempted: a group starts once the pool has
@@ -113,8 +123,11 @@ def _claim(session: Session, due: dict[uuid.UUID, list[_Job]], now: datetime, po
             lease = now + timedelta(seconds=(waves + position + 1) * policy.timeout_s + 5)
             claimed = session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.status == "pending",
-                       WebhookDelivery.next_attempt_at <= now)
+                .where(
+                    WebhookDelivery.id == job.delivery_id,
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
                 .values(next_attempt_at=lease)
                 .execution_options(synchronize_session=False)
             ).rowcount

@@ -9,16 +9,24 @@ Every service is then reindexed, which fills the new column. Also indexes on ser
 Revision ID: 0004
 Revises: 0003
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-TEXT = ("name_text", "program_text", "category_text", "eligibility_text", "area_text", "description_text", "organization_text")
+TEXT = (
+    "name_text",
+    "program_text",
+    "category_text",
+    "eligibility_text",
+    "area_text",
+    "description_text",
+    "organization_text",
+)
 
 
 def _sqlite_fts(fields):
@@ -60,8 +68,8 @@ def _reindex_every_service():
 
 
 def upgrade():
-    with op.batch_alter_table('service_search', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('tag_text', sa.Text(), nullable=False, server_default=''))
+    with op.batch_alter_table("service_search", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("tag_text", sa.Text(), nullable=False, server_default=""))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "ALTER TABLE service_search ADD COLUMN tags tsvector "
@@ -70,20 +78,20 @@ def upgrade():
         op.execute("CREATE INDEX ix_service_search_tags ON service_search USING gin (tags)")
     else:
         _sqlite_fts(TEXT + ("tag_text",))
-    with op.batch_alter_table('service', schema=None) as batch_op:
-        batch_op.create_index('ix_service_status_name', ['status', 'name'], unique=False)
-        batch_op.create_index('ix_service_name_id', ['name', 'id'], unique=False)
+    with op.batch_alter_table("service", schema=None) as batch_op:
+        batch_op.create_index("ix_service_status_name", ["status", "name"], unique=False)
+        batch_op.create_index("ix_service_name_id", ["name", "id"], unique=False)
     _reindex_every_service()
 
 
 def downgrade():
-    with op.batch_alter_table('service', schema=None) as batch_op:
-        batch_op.drop_index('ix_service_status_name')
-        batch_op.drop_index('ix_service_name_id')
+    with op.batch_alter_table("service", schema=None) as batch_op:
+        batch_op.drop_index("ix_service_status_name")
+        batch_op.drop_index("ix_service_name_id")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_service_search_tags")
         op.execute("ALTER TABLE service_search DROP COLUMN IF EXISTS tags")
     else:
         _sqlite_fts(TEXT)
-    with op.batch_alter_table('service_search', schema=None) as batch_op:
-        batch_op.drop_column('tag_text')
+    with op.batch_alter_table("service_search", schema=None) as batch_op:
+        batch_op.drop_column("tag_text")

@@ -7,31 +7,31 @@ with a random token: a database built again never repeats the tags of an earlier
 Revision ID: 0005
 Revises: 0004
 """
-import secrets
-from datetime import datetime, timezone
 
-from alembic import op
+import secrets
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
+from alembic import op
 
 from models.base import UTCDateTime
 
-
-revision = '0005'
-down_revision = '0004'
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
     table = op.create_table(
-        'directory_version',
-        sa.Column('id', sa.Integer(), nullable=False),
-        sa.Column('tag', sa.String(length=32), nullable=False),
-        sa.Column('changed_at', UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint('id', name=op.f('pk_directory_version')),
+        "directory_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("tag", sa.String(length=32), nullable=False),
+        sa.Column("changed_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_directory_version")),
     )
-    op.bulk_insert(table, [{"id": 1, "tag": secrets.token_hex(16), "changed_at": datetime.now(timezone.utc)}])
+    op.bulk_insert(table, [{"id": 1, "tag": secrets.token_hex(16), "changed_at": datetime.now(UTC)}])
 
 
 def downgrade():
-    op.drop_table('directory_version')
+    op.drop_table("directory_version")

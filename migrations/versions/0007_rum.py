@@ -9,11 +9,11 @@ elsewhere nothing changes and core.search ranks with ts_rank. SQLite: nothing.
 Revision ID: 0007
 Revises: 0006
 """
+
 from alembic import op
 
-
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -8,25 +8,25 @@ classes (`ConnectionRefusedError`): it is replaced by the fixed sentence of its 
 Revision ID: 0008_webhooks
 Revises: 0007
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from models.base import UTCDateTime
 
-
-revision = '0008_webhooks'
-down_revision = '0007'
+revision = "0008_webhooks"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('webhook_subscription') as batch_op:
-        batch_op.add_column(sa.Column('failing_since', UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('disabled_at', UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('disabled_reason', sa.String(length=255), nullable=True))
-    with op.batch_alter_table('webhook_delivery_attempt') as batch_op:
-        batch_op.add_column(sa.Column('outcome', sa.String(length=16), nullable=True))
+    with op.batch_alter_table("webhook_subscription") as batch_op:
+        batch_op.add_column(sa.Column("failing_since", UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("disabled_at", UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("disabled_reason", sa.String(length=255), nullable=True))
+    with op.batch_alter_table("webhook_delivery_attempt") as batch_op:
+        batch_op.add_column(sa.Column("outcome", sa.String(length=16), nullable=True))
     op.execute(
         "UPDATE webhook_delivery_attempt SET outcome = 'delivered', error = NULL "
         "WHERE status_code >= 200 AND status_code < 300"
@@ -42,9 +42,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('webhook_delivery_attempt') as batch_op:
-        batch_op.drop_column('outcome')
-    with op.batch_alter_table('webhook_subscription') as batch_op:
-        batch_op.drop_column('disabled_reason')
-        batch_op.drop_column('disabled_at')
-        batch_op.drop_column('failing_since')
+    with op.batch_alter_table("webhook_delivery_attempt") as batch_op:
+        batch_op.drop_column("outcome")
+    with op.batch_alter_table("webhook_subscription") as batch_op:
+        batch_op.drop_column("disabled_reason")
+        batch_op.drop_column("disabled_at")
+        batch_op.drop_column("failing_since")

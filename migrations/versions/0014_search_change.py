@@ -10,22 +10,23 @@ asks every process to rebuild its index (written by `flask search reindex`).
 Revision ID: 0014_search_change
 Revises: 0013_staff
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0014_search_change'
-down_revision = '0013_staff'
+revision = "0014_search_change"
+down_revision = "0013_staff"
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    op.create_table('search_change',
-    sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('service_id', sa.Uuid(), nullable=True),
-    sa.PrimaryKeyConstraint('seq', name=op.f('pk_search_change')),
-    sqlite_autoincrement=True,
+    op.create_table(
+        "search_change",
+        sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_search_change")),
+        sqlite_autoincrement=True,
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
@@ -53,4 +54,4 @@ def downgrade():
     else:
         for name in ("ai", "au", "ad"):
             op.execute(f"DROP TRIGGER IF EXISTS service_search_change_{name}")
-    op.drop_table('search_change')
+    op.drop_table("search_change")

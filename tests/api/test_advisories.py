@@ -1,5 +1,6 @@
 """Crisis guidance before results: a search whose words signal an emergency answers, in its
 list envelope, who to call now (seed_data/advisories.json), in English or in Spanish."""
+
 from __future__ import annotations
 
 import json
@@ -91,14 +92,24 @@ def test_advisories_come_before_results_on_both_lists(client):
 
 
 def test_each_number_names_its_public_source(client):
-    body = client.get("/services", query_string={"search": "suicide overdose child abuse domestic violence shot"}).get_json()
-    assert {a["phone"] for a in body["advisories"]} == {"911", "988", "1-800-222-1222", "1-800-842-2288", "888-774-2900"}
+    body = client.get(
+        "/services", query_string={"search": "suicide overdose child abuse domestic violence shot"}
+    ).get_json()
+    assert {a["phone"] for a in body["advisories"]} == {
+        "911",
+        "988",
+        "1-800-222-1222",
+        "1-800-842-2288",
+        "888-774-2900",
+    }
     for advisory in body["advisories"]:
         assert advisory["sources"] and all(s["url"].startswith("http") and s["name"] for s in advisory["sources"])
     for item in DATA["advisories"]:
         # The number is written on the page named beside it (as the source's name quotes it).
         digits = "".join(ch for ch in item["phone"] if ch.isdigit())
-        assert any(digits in "".join(ch for ch in s["name"] if ch.isdigit()) or item["phone"] == "911" for s in item["sources"])
+        assert any(
+            digits in "".join(ch for ch in s["name"] if ch.isdigit()) or item["phone"] == "911" for s in item["sources"]
+        )
 
 
 def test_the_language_follows_the_request_or_the_words(client):
@@ -106,7 +117,9 @@ def test_the_language_follows_the_request_or_the_words(client):
     assert spanish[0]["language"] == "es" and "llame al 911" in spanish[0]["text"]
     english = advisories(client, "a mi hijo le dispararon", lang="en")
     assert english[0]["language"] == "en" and "call 911" in english[0]["text"]
-    asked = client.get("/services", query_string={"search": "my son was shot"}, headers={"Accept-Language": "es"}).get_json()
+    asked = client.get(
+        "/services", query_string={"search": "my son was shot"}, headers={"Accept-Language": "es"}
+    ).get_json()
     assert asked["advisories"][0]["language"] == "es"
 
 

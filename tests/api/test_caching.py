@@ -4,19 +4,19 @@ A front-end site revalidates with the ETag it holds and gets a 304 while the dir
 unchanged; right after any directory write (core.curation, core.bulk) the same URL answers
 200 with the new data and a new ETag. Referral data is never cached.
 """
+
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
 from werkzeug.http import http_date, parse_date
 
-from api import create_app
-from api import caching
+from api import caching, create_app
 from api import config as api_config
 from api.extensions import db
 from core import bulk, clients, curation, directory_version
@@ -24,7 +24,10 @@ from models import DirectoryVersion
 from schemas.inputs import ServiceIn
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = {name: json.loads((ROOT / "seed_data" / f"{name}.json").read_text()) for name in ("services", "organizations", "programs", "taxonomy")}
+SEED = {
+    name: json.loads((ROOT / "seed_data" / f"{name}.json").read_text())
+    for name in ("services", "organizations", "programs", "taxonomy")
+}
 SERVICES = {s["name"]: s for s in SEED["services"]["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]
 ORGANIZATION = SEED["organizations"]["organizations"][0]
@@ -221,7 +224,7 @@ def test_if_modified_since_is_answered_from_the_last_write(app, client):
 def test_a_write_within_the_second_of_the_last_date_sent_is_not_hidden():
     """No Last-Modified while the last write's second is still running: a second write in that
     second would share the date, and a client revalidating with it would keep the old body."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert caching.last_modified(directory_version.Version("v", now)) is None
     assert caching.last_modified(directory_version.Version("v", now - timedelta(seconds=2))) == http_date(
         now - timedelta(seconds=2)
@@ -265,7 +268,9 @@ def rename_behind_the_sessions_back(app, name: str) -> None:
     """A write the session never sees (raw SQL on a connection): the data version stays."""
     with app.app_context():
         with db.engine.begin() as connection:
-            connection.execute(text("UPDATE service SET name = :name WHERE name = :old"), {"name": name, "old": HMG_CT["name"]})
+            connection.execute(
+                text("UPDATE service SET name = :name WHERE name = :old"), {"name": name, "old": HMG_CT["name"]}
+            )
 
 
 def test_the_result_cache_answers_repeated_reads_until_the_version_changes(app, client):
@@ -326,7 +331,11 @@ def test_the_in_process_result_cache_stays_within_its_bounds():
     cache.put("b", "v1", CachedAnswer([], b"bbbb"))
     assert cache.get("a").body == b"aaaa"  # now the most recently used
     cache.put("c", "v1", CachedAnswer([], b"cc"))  # over two answers: b, the least recently used, goes
-    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (CachedAnswer([], b"aaaa"), None, CachedAnswer([], b"cc"))
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (
+        CachedAnswer([], b"aaaa"),
+        None,
+        CachedAnswer([], b"cc"),
+    )
     cache.put("d", "v1", CachedAnswer([], b"ddddddddd"))  # over ten bytes: the oldest go until it fits
     assert [cache.get(key) is not None for key in "acd"] == [False, False, True]
     cache.put("e", "v2", CachedAnswer([], b"e"))  # a new data version: the older answers go

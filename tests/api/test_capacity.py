@@ -1,4 +1,5 @@
 """Capacity and waitlist, and referrals turned on by a program's staff."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,11 @@ from sqlalchemy import update
 from api.extensions import db
 from core import clients
 from models import Service, utcnow
-from tests.helpers import HMG_CT, INSPECTIONS, PATCH, auth, read, referral_body, one_engine
+from tests.helpers import HMG_CT, INSPECTIONS, PATCH, auth, one_engine, read, referral_body
 
-EXT_CAPACITY = "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+EXT_CAPACITY = (
+    "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+)
 
 
 @pytest.fixture
@@ -34,14 +37,21 @@ def set_capacity(client, key, service_id=INSPECTIONS, **body):
 
 def turn_on_referrals(client, key, service_id=INSPECTIONS, on=True):
     _, etag = read(client, service_id)
-    response = client.patch(f"/services/{service_id}", data=json.dumps({"accepts_referrals": on}), content_type=PATCH,
-                            headers=auth(key, **{"If-Match": etag}))
+    response = client.patch(
+        f"/services/{service_id}",
+        data=json.dumps({"accepts_referrals": on}),
+        content_type=PATCH,
+        headers=auth(key, **{"If-Match": etag}),
+    )
     assert response.status_code == 200, response.get_json()
 
 
 def refer(client, keys, service_id=INSPECTIONS):
-    return client.post("/referrals", json=referral_body(service_id),
-                       headers=auth(keys["partner"], **{"Idempotency-Key": str(uuid.uuid4())}))
+    return client.post(
+        "/referrals",
+        json=referral_body(service_id),
+        headers=auth(keys["partner"], **{"Idempotency-Key": str(uuid.uuid4())}),
+    )
 
 
 def test_a_referral_succeeds_only_after_staff_turn_referrals_on(client, keys):
@@ -55,8 +65,9 @@ def test_a_referral_succeeds_only_after_staff_turn_referrals_on(client, keys):
 
 
 def test_staff_set_capacity_served_as_hsds_capacities_and_on_fhir(client, keys):
-    response = set_capacity(client, keys["staff"], status="waitlist", available=0, maximum=40, unit="families",
-                            expected_wait_days=21)
+    response = set_capacity(
+        client, keys["staff"], status="waitlist", available=0, maximum=40, unit="families", expected_wait_days=21
+    )
     assert response.status_code == 200, response.get_json()
     record, _ = read(client)
     [capacity] = record["capacities"]
@@ -142,10 +153,15 @@ def test_a_bad_capacity_is_a_422_and_changes_nothing(client, keys, body, field):
 
 def test_capacity_needs_the_programs_key_and_if_match(client, keys):
     _, etag = read(client, HMG_CT)
-    other = client.put(f"/services/{HMG_CT}/capacity", json={"status": "capacity"}, headers=auth(keys["staff"], **{"If-Match": etag}))
+    other = client.put(
+        f"/services/{HMG_CT}/capacity", json={"status": "capacity"}, headers=auth(keys["staff"], **{"If-Match": etag})
+    )
     assert other.status_code == 403
     missing = client.put(f"/services/{INSPECTIONS}/capacity", json={"status": "capacity"}, headers=auth(keys["staff"]))
     assert missing.status_code == 428
-    stale = client.put(f"/services/{INSPECTIONS}/capacity", json={"status": "capacity"},
-                       headers=auth(keys["staff"], **{"If-Match": '"0000"'}))
+    stale = client.put(
+        f"/services/{INSPECTIONS}/capacity",
+        json={"status": "capacity"},
+        headers=auth(keys["staff"], **{"If-Match": '"0000"'}),
+    )
     assert stale.status_code == 412

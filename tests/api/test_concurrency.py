@@ -1,6 +1,7 @@
 """No lost update: concurrent moves of one referral against a real multi-threaded server, on
 both engines. Exactly one move wins; the others are told why (412 stale If-Match, 409 the
 lifecycle no longer allows it), and only the winner's event, audit entry and webhook exist."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,9 @@ def call(base: str, method: str, path: str, key: str, payload=None, content_type
 
 
 def new_referral(base: str, keys) -> tuple[str, str]:
-    status, headers, referral = call(base, "POST", "/referrals", keys["sender"], body(), **{"Idempotency-Key": str(uuid.uuid4())})
+    status, headers, referral = call(
+        base, "POST", "/referrals", keys["sender"], body(), **{"Idempotency-Key": str(uuid.uuid4())}
+    )
     assert status == 201, referral
     return referral["id"], headers["ETag"]
 
@@ -86,7 +89,9 @@ def recorded(app, referral_id: str) -> dict:
             select(ReferralEvent).where(ReferralEvent.referral_id == rid).order_by(ReferralEvent.sequence)
         ).all()
         transitions = db.session.scalar(
-            select(func.count()).select_from(AuditEntry).where(AuditEntry.referral_id == rid, AuditEntry.action == "transition")
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.referral_id == rid, AuditEntry.action == "transition")
         )
         outbox = db.session.scalar(select(func.count()).select_from(WebhookDelivery))
         return {
@@ -111,11 +116,19 @@ def test_ten_moves_with_the_same_if_match_one_wins_the_rest_are_412(app, keys, s
     subscribe(server, keys)
     assert etag == '"v1"'
     # Half accept and half reject, all from the version they read: only one may land.
-    moves = [{"status": "accepted"} if i % 2 else {"status": "rejected", "reason": "Outside our area."} for i in range(MOVES)]
-    results = at_once([
-        (lambda move=move: call(server, "POST", f"/referrals/{referral_id}/status", keys["receiver"], move, **{"If-Match": etag}))
-        for move in moves
-    ])
+    moves = [
+        {"status": "accepted"} if i % 2 else {"status": "rejected", "reason": "Outside our area."} for i in range(MOVES)
+    ]
+    results = at_once(
+        [
+            (
+                lambda move=move: call(
+                    server, "POST", f"/referrals/{referral_id}/status", keys["receiver"], move, **{"If-Match": etag}
+                )
+            )
+            for move in moves
+        ]
+    )
     assert statuses(results) == [200] + [412] * (MOVES - 1), [(s, b) for s, _, b in results]
     winner = next(b for s, _, b in results if s == 200)
     assert next(h for s, h, _ in results if s == 200)["ETag"] == '"v2"'
@@ -130,10 +143,12 @@ def test_ten_moves_with_the_same_if_match_one_wins_the_rest_are_412(app, keys, s
 def test_ten_identical_moves_without_if_match_one_wins_the_rest_are_409(app, keys, server):
     referral_id, _ = new_referral(server, keys)
     subscribe(server, keys)
-    results = at_once([
-        lambda: call(server, "POST", f"/referrals/{referral_id}/status", keys["receiver"], {"status": "accepted"})
-        for _ in range(MOVES)
-    ])
+    results = at_once(
+        [
+            lambda: call(server, "POST", f"/referrals/{referral_id}/status", keys["receiver"], {"status": "accepted"})
+            for _ in range(MOVES)
+        ]
+    )
     assert statuses(results) == [200] + [409] * (MOVES - 1), [(s, b) for s, _, b in results]
     for status, _, answer in results:
         if status == 409:
@@ -147,11 +162,20 @@ def test_ten_identical_moves_without_if_match_one_wins_the_rest_are_409(app, key
 def test_ten_fhir_patches_with_the_same_if_match_one_wins(app, keys, server):
     referral_id, _ = new_referral(server, keys)
     patch = [{"op": "replace", "path": "/status", "value": "accepted"}]
-    results = at_once([
-        lambda: call(server, "PATCH", f"/fhir/Task/{referral_id}", keys["receiver"], patch,
-                     content_type="application/json-patch+json", **{"If-Match": 'W/"1"'})
-        for _ in range(MOVES)
-    ])
+    results = at_once(
+        [
+            lambda: call(
+                server,
+                "PATCH",
+                f"/fhir/Task/{referral_id}",
+                keys["receiver"],
+                patch,
+                content_type="application/json-patch+json",
+                **{"If-Match": 'W/"1"'},
+            )
+            for _ in range(MOVES)
+        ]
+    )
     assert statuses(results) == [200] + [412] * (MOVES - 1), [(s, b) for s, _, b in results]
     for status, headers, answer in results:
         assert answer["resourceType"] == ("Task" if status == 200 else "OperationOutcome")
@@ -168,7 +192,12 @@ def test_ten_fhir_patches_with_the_same_if_match_one_wins(app, keys, server):
 def test_an_if_match_that_is_not_an_entity_tag_is_a_400_and_changes_nothing(app, keys, server, header):
     referral_id, _ = new_referral(server, keys)
     status, _, answer = call(
-        server, "POST", f"/referrals/{referral_id}/status", keys["receiver"], {"status": "accepted"}, **{"If-Match": header}
+        server,
+        "POST",
+        f"/referrals/{referral_id}/status",
+        keys["receiver"],
+        {"status": "accepted"},
+        **{"If-Match": header},
     )
     assert status == 400, answer
     assert answer["error"] == "bad_request" and "If-Match" in answer["message"]
@@ -187,6 +216,7 @@ def test_well_formed_if_match_forms(app, keys, server):
     assert call(server, "POST", path, keys["receiver"], {"status": "in-progress"}, **{"If-Match": "*"})[0] == 200
     assert call(server, "POST", path, keys["receiver"], {"status": "completed"}, **{"If-Match": ' "v3" '})[0] == 200
     assert recorded(app, referral_id)["moves"] == [
-        ("requested", "accepted"), ("accepted", "in-progress"), ("in-progress", "completed")
+        ("requested", "accepted"),
+        ("accepted", "in-progress"),
+        ("in-progress", "completed"),
     ]
-

@@ -1,6 +1,7 @@
 """Service lists count matches exactly up to EXACT_COUNT_LIMIT; past it the total is a lower
 bound (`total_items_exact: false`) that always promises another page, and walking the pages
 still gives every match once, ending on an exact last page."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Program staff keep their services true through the API: create, replace, patch, retire,
 verify; If-Match; one validator with `flask hsds import`; history, search and ETags."""
+
 from __future__ import annotations
 
 import copy
@@ -20,6 +21,8 @@ from tests.helpers import HEALTHY_HOMES_PROGRAM, INSPECTIONS, ORGANIZATION, PATC
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
 HMG_CT = SERVICES["Help Me Grow Connecticut"]["id"]  # another program's
+
+
 @pytest.fixture
 def keys(curation_keys):
     return curation_keys
@@ -94,19 +97,38 @@ def test_another_programs_service_is_refused_and_unchanged(app, client, keys):
     before = snapshot(app, HMG_CT)
     _, etag = read(client, HMG_CT)
     assert patch(client, keys["staff"], {"name": "Taken over"}, etag, HMG_CT).status_code == 403
-    assert client.put(f"/services/{HMG_CT}", json={"name": "x"}, headers=auth(keys["staff"], **{"If-Match": etag})).status_code == 403
+    assert (
+        client.put(
+            f"/services/{HMG_CT}", json={"name": "x"}, headers=auth(keys["staff"], **{"If-Match": etag})
+        ).status_code
+        == 403
+    )
     assert client.delete(f"/services/{HMG_CT}", headers=auth(keys["staff"], **{"If-Match": etag})).status_code == 403
-    assert client.post(f"/services/{HMG_CT}/verify", json={}, headers=auth(keys["staff"], **{"If-Match": etag})).status_code == 403
-    other = new_record(program_id=SERVICES["Help Me Grow Connecticut"]["program_id"],
-                       organization_id=SERVICES["Help Me Grow Connecticut"]["organization_id"])
+    assert (
+        client.post(
+            f"/services/{HMG_CT}/verify", json={}, headers=auth(keys["staff"], **{"If-Match": etag})
+        ).status_code
+        == 403
+    )
+    other = new_record(
+        program_id=SERVICES["Help Me Grow Connecticut"]["program_id"],
+        organization_id=SERVICES["Help Me Grow Connecticut"]["organization_id"],
+    )
     assert client.post("/services", json=other, headers=auth(keys["staff"])).status_code == 403
     # Moving one's own service into another program is refused too.
     _, own = read(client)
     moved = patch(client, keys["staff"], {"program_id": SERVICES["Help Me Grow Connecticut"]["program_id"]}, own)
     assert moved.status_code == 403
     assert snapshot(app, HMG_CT) == before
-    assert client.patch(f"/services/{uuid.uuid4()}", data="{}", content_type=PATCH,
-                        headers=auth(keys["staff"], **{"If-Match": etag})).status_code == 404
+    assert (
+        client.patch(
+            f"/services/{uuid.uuid4()}",
+            data="{}",
+            content_type=PATCH,
+            headers=auth(keys["staff"], **{"If-Match": etag}),
+        ).status_code
+        == 404
+    )
 
 
 def test_an_admin_key_edits_any_service(client, keys):
@@ -129,7 +151,9 @@ def test_writes_need_a_directory_key(client, keys, who):
 def test_a_write_without_if_match_is_428_and_a_stale_one_412(app, client, keys):
     _, etag = read(client)
     before = snapshot(app)
-    response = client.patch(f"/services/{INSPECTIONS}", data='{"alert": "x"}', content_type=PATCH, headers=auth(keys["staff"]))
+    response = client.patch(
+        f"/services/{INSPECTIONS}", data='{"alert": "x"}', content_type=PATCH, headers=auth(keys["staff"])
+    )
     assert response.status_code == 428
     assert "If-Match" in response.get_json()["message"]
     assert snapshot(app) == before
@@ -141,7 +165,9 @@ def test_a_write_without_if_match_is_428_and_a_stale_one_412(app, client, keys):
 
 def test_patch_needs_the_merge_patch_content_type(client, keys):
     _, etag = read(client)
-    response = client.patch(f"/services/{INSPECTIONS}", json={"alert": "x"}, headers=auth(keys["staff"], **{"If-Match": etag}))
+    response = client.patch(
+        f"/services/{INSPECTIONS}", json={"alert": "x"}, headers=auth(keys["staff"], **{"If-Match": etag})
+    )
     assert response.status_code == 415
 
 
@@ -170,7 +196,9 @@ def test_a_bad_record_is_a_422_naming_the_field_and_changes_nothing(app, client,
 
 def test_the_import_refuses_what_the_api_refuses(app, runner, tmp_path):
     """`flask hsds import` and the write routes are the same rules: the same bad record fails both."""
-    record = copy.deepcopy({k: v for k, v in SERVICES["Home lead and safety hazard inspections"].items() if k != "sources"})
+    record = copy.deepcopy(
+        {k: v for k, v in SERVICES["Home lead and safety hazard inspections"].items() if k != "sources"}
+    )
     record["status"] = "sleeping"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([record]))
@@ -180,13 +208,28 @@ def test_the_import_refuses_what_the_api_refuses(app, runner, tmp_path):
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
     max_leaves=8,
 )
 FIELDS = st.sampled_from(
-    ["name", "status", "email", "url", "minimum_age", "maximum_age", "organization_id", "program_id", "phones",
-     "languages", "service_areas", "contacts", "accepts_referrals", "referral_contact_points", "schedules"]
+    [
+        "name",
+        "status",
+        "email",
+        "url",
+        "minimum_age",
+        "maximum_age",
+        "organization_id",
+        "program_id",
+        "phones",
+        "languages",
+        "service_areas",
+        "contacts",
+        "accepts_referrals",
+        "referral_contact_points",
+        "schedules",
+    ]
 )
 
 
@@ -204,8 +247,11 @@ def test_any_body_is_a_clear_answer_and_a_refusal_changes_nothing(app, keys, cha
     else:
         # Put it back for the next example: the data as it was (a new version, the same fields).
         original = {k: v for k, v in before[0].items() if k not in ("last_modified",)}
-        restored = client.put(f"/services/{INSPECTIONS}", json=original,
-                              headers=auth(keys["staff"], **{"If-Match": response.headers["ETag"]}))
+        restored = client.put(
+            f"/services/{INSPECTIONS}",
+            json=original,
+            headers=auth(keys["staff"], **{"If-Match": response.headers["ETag"]}),
+        )
         assert restored.status_code == 200, restored.get_json()
 
 
@@ -238,7 +284,12 @@ def test_history_search_and_etags_reflect_each_write_at_once(client, keys):
     assert response.status_code == 200
     found = client.get("/services", query_string={"search": "zanzibarite"}).get_json()
     assert [s["id"] for s in found["contents"]] == [INSPECTIONS]
-    assert client.get("/services", query_string={"search": "lead inspections"}, headers={"If-None-Match": list_etag}).status_code == 200
+    assert (
+        client.get(
+            "/services", query_string={"search": "lead inspections"}, headers={"If-None-Match": list_etag}
+        ).status_code
+        == 200
+    )
     assert client.get(f"/services/{INSPECTIONS}", headers={"If-None-Match": etag}).status_code == 200
     assert read(client)[1] == response.headers["ETag"]
 
@@ -264,8 +315,11 @@ def test_a_replace_with_the_same_record_changes_nothing(client, keys):
 def test_a_service_with_open_referrals_cannot_be_retired(app, client, keys):
     _, etag = read(client)
     assert patch(client, keys["staff"], {"accepts_referrals": True}, etag).status_code == 200
-    referral = client.post("/referrals", json=referral_body(INSPECTIONS),
-                           headers=auth(keys["partner"], **{"Idempotency-Key": str(uuid.uuid4())}))
+    referral = client.post(
+        "/referrals",
+        json=referral_body(INSPECTIONS),
+        headers=auth(keys["partner"], **{"Idempotency-Key": str(uuid.uuid4())}),
+    )
     assert referral.status_code == 201, referral.get_json()
     _, etag = read(client)
     response = client.delete(f"/services/{INSPECTIONS}", headers=auth(keys["staff"], **{"If-Match": etag}))
@@ -280,11 +334,16 @@ def test_a_service_with_open_referrals_cannot_be_retired(app, client, keys):
 def test_verify_records_who_and_when_and_nothing_else(app, client, keys, runner):
     record, etag = read(client)
     assert "assured_date" not in record
-    stale = client.get("/services", query_string={"verified_before": date.today().isoformat(), "per_page": 100}).get_json()
+    stale = client.get(
+        "/services", query_string={"verified_before": date.today().isoformat(), "per_page": 100}
+    ).get_json()
     assert INSPECTIONS in {s["id"] for s in stale["contents"]}
 
-    response = client.post(f"/services/{INSPECTIONS}/verify", json={"note": "Called the program; all correct."},
-                           headers=auth(keys["staff"], **{"If-Match": etag}))
+    response = client.post(
+        f"/services/{INSPECTIONS}/verify",
+        json={"note": "Called the program; all correct."},
+        headers=auth(keys["staff"], **{"If-Match": etag}),
+    )
     assert response.status_code == 200, response.get_json()
     after, _ = read(client)
     assert after["assured_date"] == date.today().isoformat()
@@ -293,10 +352,17 @@ def test_verify_records_who_and_when_and_nothing_else(app, client, keys, runner)
 
     listed = client.get("/services", query_string={"program_id": HEALTHY_HOMES_PROGRAM, "per_page": 100}).get_json()
     assert next(s for s in listed["contents"] if s["id"] == INSPECTIONS)["assured_date"] == date.today().isoformat()
-    stale = client.get("/services", query_string={"verified_before": date.today().isoformat(), "per_page": 100}).get_json()
+    stale = client.get(
+        "/services", query_string={"verified_before": date.today().isoformat(), "per_page": 100}
+    ).get_json()
     assert INSPECTIONS not in {s["id"] for s in stale["contents"]}
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    assert INSPECTIONS in {s["id"] for s in client.get("/services", query_string={"verified_before": tomorrow, "per_page": 100}).get_json()["contents"]}
+    assert INSPECTIONS in {
+        s["id"]
+        for s in client.get("/services", query_string={"verified_before": tomorrow, "per_page": 100}).get_json()[
+            "contents"
+        ]
+    }
 
     entry = client.get(f"/services/{INSPECTIONS}/history", headers=auth(keys["staff"])).get_json()[0]
     assert entry["action"] == "verify" and entry["note"] == "Called the program; all correct."
@@ -308,11 +374,35 @@ def test_verify_records_who_and_when_and_nothing_else(app, client, keys, runner)
 
 
 def test_clients_create_takes_a_contact_email(runner):
-    result = runner.invoke(args=["clients", "create", "--name", "HH", "--scopes", "directory:write",
-                                 "--program", "healthy-homes", "--email", "hh@example.org"])
+    result = runner.invoke(
+        args=[
+            "clients",
+            "create",
+            "--name",
+            "HH",
+            "--scopes",
+            "directory:write",
+            "--program",
+            "healthy-homes",
+            "--email",
+            "hh@example.org",
+        ]
+    )
     assert result.exit_code == 0, result.output
-    bad = runner.invoke(args=["clients", "create", "--name", "HH", "--scopes", "directory:write",
-                              "--program", "healthy-homes", "--email", "nobody"])
+    bad = runner.invoke(
+        args=[
+            "clients",
+            "create",
+            "--name",
+            "HH",
+            "--scopes",
+            "directory:write",
+            "--program",
+            "healthy-homes",
+            "--email",
+            "nobody",
+        ]
+    )
     assert bad.exit_code != 0 and "e-mail" in bad.output
 
 
@@ -328,26 +418,46 @@ def test_an_admin_key_edits_organizations_programs_and_terms_and_a_staff_key_doe
         (f"/taxonomy_terms/{term_id}", {"description": "A category of this directory."}),
     ):
         before, etag = read_at(client, path)
-        refused = client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["staff"], **{"If-Match": etag}))
+        refused = client.patch(
+            path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["staff"], **{"If-Match": etag})
+        )
         assert refused.status_code == 403, path
         assert read_at(client, path) == (before, etag)
-        assert client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["admin"])).status_code == 428
-        done = client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["admin"], **{"If-Match": etag}))
+        assert (
+            client.patch(path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["admin"])).status_code
+            == 428
+        )
+        done = client.patch(
+            path, data=json.dumps(change), content_type=PATCH, headers=auth(keys["admin"], **{"If-Match": etag})
+        )
         assert done.status_code == 200, (path, done.get_json())
         after, new_etag = read_at(client, path)
         assert {k: after[k] for k in change} == change and new_etag != etag
-        stale = client.patch(path, data='{"alternate_name": "x"}', content_type=PATCH, headers=auth(keys["admin"], **{"If-Match": etag}))
+        stale = client.patch(
+            path, data='{"alternate_name": "x"}', content_type=PATCH, headers=auth(keys["admin"], **{"If-Match": etag})
+        )
         assert stale.status_code == 412
     # A program's new name is searchable at once, through its services.
-    bad = client.patch(f"/programs/{HEALTHY_HOMES_PROGRAM}", data='{"name": null}', content_type=PATCH,
-                       headers=auth(keys["admin"], **{"If-Match": read_at(client, f"/programs/{HEALTHY_HOMES_PROGRAM}")[1]}))
+    bad = client.patch(
+        f"/programs/{HEALTHY_HOMES_PROGRAM}",
+        data='{"name": null}',
+        content_type=PATCH,
+        headers=auth(keys["admin"], **{"If-Match": read_at(client, f"/programs/{HEALTHY_HOMES_PROGRAM}")[1]}),
+    )
     assert bad.status_code == 422 and "name" in bad.get_json()["errors"]
 
 
 def test_staff_add_a_place_to_their_service(client, keys):
     location_id = str(uuid.uuid4())
-    body = {"service_id": INSPECTIONS, "location": {"id": location_id, "name": "Healthy Homes office",
-                                                   "location_type": "physical", "organization_id": ORGANIZATION}}
+    body = {
+        "service_id": INSPECTIONS,
+        "location": {
+            "id": location_id,
+            "name": "Healthy Homes office",
+            "location_type": "physical",
+            "organization_id": ORGANIZATION,
+        },
+    }
     created = client.post("/service_at_locations", json=body, headers=auth(keys["staff"]))
     assert created.status_code == 201, created.get_json()
     sal_id = created.get_json()["id"]

@@ -1,6 +1,7 @@
 """The rest of the write API: locations (read and written by program staff where only their
 services are offered, or by an admin) and DELETE of organizations, programs, taxonomy terms,
 services at locations and locations, with If-Match, history and ETags as for services."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from sqlalchemy import func, select
 
 from api.extensions import db
 from models import DirectoryVersion, RecordHistory
-from tests.hsds import HSDS, errors, page_validator
 from tests.helpers import HEALTHY_HOMES_PROGRAM, HMG_CT, INSPECTIONS, ORGANIZATION, PATCH, auth, read_at
+from tests.hsds import HSDS, errors, page_validator
 
 
 @pytest.fixture
@@ -37,8 +38,17 @@ def new_location(**changes) -> dict:
         "name": "Healthy Homes office",
         "location_type": "physical",
         "organization_id": ORGANIZATION,
-        "addresses": [{"id": str(uuid.uuid4()), "address_1": "1 Example Way", "city": "Hartford", "state_province": "CT",
-                       "postal_code": "06106", "country": "US", "address_type": "physical"}],
+        "addresses": [
+            {
+                "id": str(uuid.uuid4()),
+                "address_1": "1 Example Way",
+                "city": "Hartford",
+                "state_province": "CT",
+                "postal_code": "06106",
+                "country": "US",
+                "address_type": "physical",
+            }
+        ],
     }
     record.update(changes)
     return record
@@ -51,7 +61,8 @@ def patch_at(client, key, path, changes, etag):
 def histories(app, record_id) -> list[tuple[str, str]]:
     with app.app_context():
         rows = db.session.execute(
-            select(RecordHistory.record_type, RecordHistory.action).where(RecordHistory.record_id == uuid.UUID(str(record_id)))
+            select(RecordHistory.record_type, RecordHistory.action)
+            .where(RecordHistory.record_id == uuid.UUID(str(record_id)))
             .order_by(RecordHistory.at)
         ).all()
         db.session.remove()
@@ -69,8 +80,9 @@ def snapshot(app, path):
 
 
 def offer(client, key, service_id, location_id) -> str:
-    response = client.post("/service_at_locations", json={"service_id": service_id, "location_id": location_id},
-                           headers=auth(key))
+    response = client.post(
+        "/service_at_locations", json={"service_id": service_id, "location_id": location_id}, headers=auth(key)
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 
@@ -145,8 +157,12 @@ def test_staff_create_change_and_delete_a_place_of_their_own(app, client, keys):
     assert deleted.status_code == 204
     assert client.get(path).status_code == 404
     assert location_id not in {item["id"] for item in client.get("/locations").get_json()["contents"]}
-    assert histories(app, location_id) == [("location", "create"), ("location", "patch"), ("location", "replace"),
-                                           ("location", "delete")]
+    assert histories(app, location_id) == [
+        ("location", "create"),
+        ("location", "patch"),
+        ("location", "replace"),
+        ("location", "delete"),
+    ]
     assert histories(app, sal_id) == [("service_at_location", "create"), ("service_at_location", "delete")]
 
 
@@ -167,17 +183,22 @@ def test_a_write_key_cannot_change_a_place_where_another_programs_service_is_off
 
     # Nor through a record that nests it: a service at location, or the service itself.
     nested = dict(before[1], name="Renamed through a nested record")
-    sneaky = client.post("/service_at_locations", json={"service_id": INSPECTIONS, "location": nested},
-                         headers=auth(keys["staff"]))
+    sneaky = client.post(
+        "/service_at_locations", json={"service_id": INSPECTIONS, "location": nested}, headers=auth(keys["staff"])
+    )
     assert sneaky.status_code == 403 and "location" in sneaky.get_json()["errors"], sneaky.get_json()
     service, service_etag = read_at(client, f"/services/{INSPECTIONS}")
     service["service_at_locations"][0]["location"]["name"] = "Renamed through the service"
-    sneaky = client.put(f"/services/{INSPECTIONS}", json=service, headers=auth(keys["staff"], **{"If-Match": service_etag}))
+    sneaky = client.put(
+        f"/services/{INSPECTIONS}", json=service, headers=auth(keys["staff"], **{"If-Match": service_etag})
+    )
     assert sneaky.status_code == 403 and "location" in sneaky.get_json()["errors"], sneaky.get_json()
     assert snapshot(app, path) == before
     # The service's record as read, shared place and all, still goes back unchanged.
     service["service_at_locations"][0]["location"]["name"] = CAMPUS["name"]
-    same = client.put(f"/services/{INSPECTIONS}", json=service, headers=auth(keys["staff"], **{"If-Match": service_etag}))
+    same = client.put(
+        f"/services/{INSPECTIONS}", json=service, headers=auth(keys["staff"], **{"If-Match": service_etag})
+    )
     assert same.status_code == 200, same.get_json()
 
     done = patch_at(client, keys["admin"], path, {"transportation": "Parking garage on Washington Street."}, etag)
@@ -221,14 +242,25 @@ def new_records(client, admin_key) -> dict[str, str]:
     made = {}
     for kind, path, body in (
         ("organization", "/organizations", {"name": "Example Family Center", "description": "A test organization."}),
-        ("taxonomy_term", "/taxonomy_terms", {"code": "test-term", "name": "Test term", "description": "A test term.",
-                                              "taxonomy_id": TERMS[0]["taxonomy_id"]}),
+        (
+            "taxonomy_term",
+            "/taxonomy_terms",
+            {
+                "code": "test-term",
+                "name": "Test term",
+                "description": "A test term.",
+                "taxonomy_id": TERMS[0]["taxonomy_id"],
+            },
+        ),
     ):
         response = client.post(path, json=body, headers=auth(admin_key))
         assert response.status_code == 201, response.get_json()
         made[kind] = response.get_json()["id"]
-    response = client.post("/programs", json={"organization_id": made["organization"], "name": "Example program",
-                                             "description": "A test program."}, headers=auth(admin_key))
+    response = client.post(
+        "/programs",
+        json={"organization_id": made["organization"], "name": "Example program", "description": "A test program."},
+        headers=auth(admin_key),
+    )
     assert response.status_code == 201, response.get_json()
     made["program"] = response.get_json()["id"]
     return made
@@ -254,8 +286,11 @@ def test_an_admin_deletes_what_nothing_references_and_a_referenced_record_is_a_4
     assert client.delete(term_path, headers=auth(keys["admin"], **{"If-Match": etag})).status_code == 409
     assert used_term
 
-    for kind, path in (("program", f"/programs/{made['program']}"), ("organization", f"/organizations/{made['organization']}"),
-                       ("taxonomy_term", f"/taxonomy_terms/{made['taxonomy_term']}")):
+    for kind, path in (
+        ("program", f"/programs/{made['program']}"),
+        ("organization", f"/organizations/{made['organization']}"),
+        ("taxonomy_term", f"/taxonomy_terms/{made['taxonomy_term']}"),
+    ):
         _, etag = read_at(client, path)
         assert client.delete(path, headers=auth(keys["staff"], **{"If-Match": etag})).status_code == 403
         assert client.delete(path, headers=auth(keys["admin"])).status_code == 428

@@ -1,11 +1,13 @@
 """The seeded directory as a front-end site or a care coordinator sees it."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from tests.helpers import one_engine
 
 SEED = Path(__file__).resolve().parents[2] / "seed_data"
@@ -90,7 +92,9 @@ def test_advocacy_network_contact_is_the_director_of_government_relations(reader
     service = client.get(f"/services/{program['services'][0]['id']}").get_json()
     contact = service["contacts"][0]
     assert (contact["name"], contact["title"]) == ("Jane Baird", "director of government relations")
-    assert "email" not in contact and not contact.get("phones"), "the page gives no e-mail address and says email, not phone"
+    assert "email" not in contact and not contact.get("phones"), (
+        "the page gives no e-mail address and says email, not phone"
+    )
     assert "email Jane Baird" in service["application_process"] and "860.837.5557" in service["application_process"]
     assert not service.get("phones") and not service.get("referral_contact_points")
 
@@ -100,7 +104,11 @@ def test_medical_center_address_and_phone(reader):
     orgs = client.get("/organizations?full=true").get_json()["contents"]
     ccmc = next(o for o in orgs if o["name"] == "Connecticut Children's Medical Center")
     address = ccmc["locations"][0]["addresses"][0]
-    assert (address["address_1"], address["city"], address["state_province"]) == ("282 Washington Street", "Hartford", "CT")
+    assert (address["address_1"], address["city"], address["state_province"]) == (
+        "282 Washington Street",
+        "Hartford",
+        "CT",
+    )
     assert [p["number"] for p in ccmc["phones"]] == ["860.545.9000"]
     office = next(o for o in orgs if o["name"] == "Connecticut Children's Office for Community Child Health")
     assert office["parent_organization_id"] == ccmc["id"]
@@ -113,7 +121,9 @@ def test_contact_point_filters_combine_and_repeat(reader):
     families_phone = client.get("/referral-contact-points?audience=families&channel=phone").get_json()
     assert families_phone["total_items"] > 0
     assert all(p["audience"] == "families" and p["channel"] == "phone" for p in families_phone["contents"])
-    both = client.get("/referral-contact-points?audience=families&audience=health_care_providers&per_page=100").get_json()
+    both = client.get(
+        "/referral-contact-points?audience=families&audience=health_care_providers&per_page=100"
+    ).get_json()
     only_families = client.get("/referral-contact-points?audience=families&per_page=100").get_json()
     assert both["total_items"] > only_families["total_items"]
     hmg = client.get("/programs/help-me-grow").get_json()
@@ -175,8 +185,8 @@ def test_hl7_cross_walk_is_served_where_one_fits(reader):
 
 def test_modified_after(reader):
     client = reader  # only reads: the module's shared database
-    past = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert client.get("/services", query_string={"modified_after": past}).get_json()["total_items"] == 18
     assert client.get("/services", query_string={"modified_after": future}).get_json()["total_items"] == 0
 
@@ -283,8 +293,12 @@ def test_requests_are_logged_as_json_without_query_values(client, caplog):
     assert response.headers["X-Request-ID"] == "req-42"
     record = next(r for r in caplog.records if r.name == "occh.requests")
     assert record.fields == {
-        "request_id": "req-42", "method": "GET", "route": "/services", "path": "/services",
-        "status": 200, "duration_ms": record.fields["duration_ms"],
+        "request_id": "req-42",
+        "method": "GET",
+        "route": "/services",
+        "path": "/services",
+        "status": 200,
+        "duration_ms": record.fields["duration_ms"],
     }
     assert "shot" not in caplog.text
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]

@@ -1,6 +1,7 @@
 """Every write operation of the OpenAPI document has a request example, and each example,
 sent to its route in the documented order with a key of the scope it needs (and If-Match,
 Idempotency-Key where required), is accepted: Swagger's "Try it out" starts from a working body."""
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,32 @@ from tests.helpers import auth, one_engine
 WRITES = ("post", "put", "patch")
 # The order the examples run in, as the document's description says.
 ORDER = [
-    ("post", "/organizations"), ("put", "/organizations/{organization_id}"), ("patch", "/organizations/{organization_id}"),
-    ("post", "/programs"), ("put", "/programs/{id_or_slug}"), ("patch", "/programs/{id_or_slug}"),
-    ("post", "/taxonomy_terms"), ("put", "/taxonomy_terms/{term_id}"), ("patch", "/taxonomy_terms/{term_id}"),
-    ("post", "/locations"), ("put", "/locations/{location_id}"), ("patch", "/locations/{location_id}"),
-    ("post", "/services"), ("put", "/services/{service_id}"), ("patch", "/services/{service_id}"),
-    ("post", "/services/{service_id}/verify"), ("put", "/services/{service_id}/capacity"),
-    ("post", "/service_at_locations"), ("put", "/service_at_locations/{sal_id}"), ("patch", "/service_at_locations/{sal_id}"),
+    ("post", "/organizations"),
+    ("put", "/organizations/{organization_id}"),
+    ("patch", "/organizations/{organization_id}"),
+    ("post", "/programs"),
+    ("put", "/programs/{id_or_slug}"),
+    ("patch", "/programs/{id_or_slug}"),
+    ("post", "/taxonomy_terms"),
+    ("put", "/taxonomy_terms/{term_id}"),
+    ("patch", "/taxonomy_terms/{term_id}"),
+    ("post", "/locations"),
+    ("put", "/locations/{location_id}"),
+    ("patch", "/locations/{location_id}"),
+    ("post", "/services"),
+    ("put", "/services/{service_id}"),
+    ("patch", "/services/{service_id}"),
+    ("post", "/services/{service_id}/verify"),
+    ("put", "/services/{service_id}/capacity"),
+    ("post", "/service_at_locations"),
+    ("put", "/service_at_locations/{sal_id}"),
+    ("patch", "/service_at_locations/{sal_id}"),
     ("post", "/webhooks"),
-    ("post", "/referrals"), ("post", "/referrals/{referral_id}/status"),
-    ("post", "/fhir"), ("put", "/fhir/Task/{resource_id}"), ("patch", "/fhir/Task/{resource_id}"),
+    ("post", "/referrals"),
+    ("post", "/referrals/{referral_id}/status"),
+    ("post", "/fhir"),
+    ("put", "/fhir/Task/{resource_id}"),
+    ("patch", "/fhir/Task/{resource_id}"),
 ]
 
 
@@ -57,7 +74,9 @@ def test_each_documented_example_is_accepted(app, client, referrals_on, monkeypa
         operation = document["paths"][path][method]
         media, content = next(iter(operation["requestBody"]["content"].items()))
         example = content["example"]
-        values = {p["name"]: p.get("example") for p in document["paths"][path].get("parameters", []) if p["in"] == "path"}
+        values = {
+            p["name"]: p.get("example") for p in document["paths"][path].get("parameters", []) if p["in"] == "path"
+        }
         values.update(referral_id=referral_id, resource_id=referral_id)
         url = path.format(**values)
         who = "admin"
@@ -80,5 +99,7 @@ def test_each_documented_example_is_accepted(app, client, referrals_on, monkeypa
             referral_id = answer.get_json()["id"]
         if path == "/fhir":  # the Task routes below act on the referral the Bundle made
             referral_id = next(
-                e["resource"]["id"] for e in answer.get_json()["entry"] if e.get("resource", {}).get("resourceType") == "Task"
+                e["resource"]["id"]
+                for e in answer.get_json()["entry"]
+                if e.get("resource", {}).get("resourceType") == "Task"
             )

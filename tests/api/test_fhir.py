@@ -1,5 +1,6 @@
 """FHIR R4 under /fhir: the directory and referrals, every resource parsed with fhir.resources
 (its R4B models), on both engines."""
+
 from __future__ import annotations
 
 import copy
@@ -24,16 +25,18 @@ from tests.helpers import (
     bundle_for,
     count_referrals,
     move,
+    one_engine,
     post_bundle,
     submit,
-    one_engine,
 )
 
 OCCH = "25ec3250-05fb-5fff-92c6-a3c1be4b98da"
 MEDICAL_CENTER = "f662dacc-bc1f-524c-9397-09425e94fff9"
 MAIN_CAMPUS = "59e630ee-050d-5bef-9e75-48ae29bdcf21"
 HEALTHY_HOMES = "3521d2a6-fcd5-5474-8473-7efb4377ffcd"
-UNKNOWN = "a5b118f1-abc2-478f-87c7-0b89139e6f6d"  # no record has this id (fixed: the same test ids in every xdist worker)
+UNKNOWN = (
+    "a5b118f1-abc2-478f-87c7-0b89139e6f6d"  # no record has this id (fixed: the same test ids in every xdist worker)
+)
 
 
 def parse(resource: dict):
@@ -108,7 +111,10 @@ def test_healthcare_service_pages_follow_next_to_the_end(reader):
 def test_healthcare_service_search_by_name(reader):
     client = reader  # only reads: the module's shared database
     entries, _ = walk(client, "/fhir/HealthcareService?name=help")
-    assert sorted(e["resource"]["name"] for e in entries) == ["Help Me Grow Connecticut", "Help Me Grow National Center"]
+    assert sorted(e["resource"]["name"] for e in entries) == [
+        "Help Me Grow Connecticut",
+        "Help Me Grow National Center",
+    ]
     entries, _ = walk(client, "/fhir/HealthcareService?name=GROW")  # a word of the name, any case
     assert len(entries) == 2
     entries, _ = walk(client, "/fhir/HealthcareService?name:contains=seat")
@@ -135,11 +141,16 @@ def test_healthcare_service_search_by_category_matches_the_hsds_filter(reader):
 
 def test_healthcare_service_search_by_hl7_service_type(reader):
     client = reader  # only reads: the module's shared database
-    entries, _ = walk(client, "/fhir/HealthcareService?service-type=http://terminology.hl7.org/CodeSystem/service-type|128")
+    entries, _ = walk(
+        client, "/fhir/HealthcareService?service-type=http://terminology.hl7.org/CodeSystem/service-type|128"
+    )
     assert [e["resource"]["name"] for e in entries] == ["Referrals to weatherization programs"]
     coding = entries[0]["resource"]["type"][0]["coding"][0]
-    assert coding == {"system": "http://terminology.hl7.org/CodeSystem/service-type", "code": "128",
-                      "display": "Housing Information/Referral"}
+    assert coding == {
+        "system": "http://terminology.hl7.org/CodeSystem/service-type",
+        "code": "128",
+        "display": "Housing Information/Referral",
+    }
 
 
 def test_healthcare_service_search_by_organization(reader):
@@ -165,8 +176,10 @@ def test_healthcare_service_search_by_last_updated(reader):
     assert ranged[0]["resource"]["id"] in ids(walk(client, f"/fhir/HealthcareService?_lastUpdated=eq{stamp}")[0])
 
 
-@pytest.mark.parametrize("query", ["colour=blue", "_count=0", "_count=101", "_lastUpdated=yesterday",
-                                   "organization=Location/123", "active=maybe"])
+@pytest.mark.parametrize(
+    "query",
+    ["colour=blue", "_count=0", "_count=101", "_lastUpdated=yesterday", "organization=Location/123", "active=maybe"],
+)
 @one_engine
 def test_a_bad_search_parameter_is_a_400_operation_outcome(client, query):
     outcome = fhir_get(client, f"/fhir/HealthcareService?{query}", status=400)
@@ -179,7 +192,9 @@ def test_read_directory_resources_by_id(reader):
     service = fhir_get(client, f"/fhir/HealthcareService/{HMG_CT}")
     assert service["name"] == "Help Me Grow Connecticut" and service["active"] is True
     assert service["telecom"] == [{"system": "phone", "value": "211", "use": "work"}], "phone and contact points, once"
-    assert [m["coding"][0]["code"] for m in service["referralMethod"]] == ["phone"], "no electronic referrals until turned on"
+    assert [m["coding"][0]["code"] for m in service["referralMethod"]] == ["phone"], (
+        "no electronic referrals until turned on"
+    )
     assert service["coverageArea"] == [{"display": "Connecticut"}]
     assert {c["coding"][0]["code"] for c in service["category"]} >= {"occh-early-identification"}
     program = fhir_get(client, service["providedBy"]["reference"].replace("Organization", "/fhir/Organization"))
@@ -189,7 +204,10 @@ def test_read_directory_resources_by_id(reader):
     center = fhir_get(client, f"/fhir/Organization/{MEDICAL_CENTER}")
     assert center["address"][0]["postalCode"] == "06106"
     campus = fhir_get(client, f"/fhir/Location/{MAIN_CAMPUS}")
-    assert campus["address"]["city"] == "Hartford" and campus["managingOrganization"]["reference"] == f"Organization/{MEDICAL_CENTER}"
+    assert (
+        campus["address"]["city"] == "Hartford"
+        and campus["managingOrganization"]["reference"] == f"Organization/{MEDICAL_CENTER}"
+    )
 
 
 def test_location_position_when_known(app, client):
@@ -255,7 +273,9 @@ def test_a_referral_reads_as_service_request_and_task_for_sender_and_program(app
     response = client.get(f"/fhir/Task/{referral['id']}", headers=auth(keys["sender"]))
     assert response.headers["Cache-Control"] == "no-store" and response.headers["ETag"] == 'W/"1"'
     with app.app_context():
-        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.referral_id == uuid.UUID(referral["id"])))
+        actions = db.session.scalars(
+            select(AuditEntry.action).where(AuditEntry.referral_id == uuid.UUID(referral["id"]))
+        )
         assert sorted(actions) == ["create"] + ["read"] * 5
 
 
@@ -321,9 +341,6 @@ def test_bad_task_search_is_a_400(client, keys, query):
 # ----------------------------------------------------------------------------- creating by Bundle
 
 
-
-
-
 def referral_of(response) -> str:
     bundle = response.get_json()
     parse(bundle)
@@ -361,8 +378,12 @@ def test_a_bundle_makes_the_same_referral_as_post_referrals(client, keys):
 
 def test_a_service_request_read_back_into_a_bundle_makes_the_same_referral(client, keys):
     """FHIR in, /referrals out; /referrals in, FHIR out: the same data both ways."""
-    original = submit(client, keys, guardian={**body()["guardian"], "email": "m.q@example.org", "contact_preference": "email"},
-                      child={**body()["child"], "postcode": "06106"}).get_json()
+    original = submit(
+        client,
+        keys,
+        guardian={**body()["guardian"], "email": "m.q@example.org", "contact_preference": "email"},
+        child={**body()["child"], "postcode": "06106"},
+    ).get_json()
     request = fhir_get(client, f"/fhir/ServiceRequest/{original['id']}", keys["sender"])
     contained = {r["resourceType"]: r for r in request.pop("contained")}
     refs = {kind: f"urn:uuid:{uuid.uuid4()}" for kind in ("Patient", "RelatedPerson", "Consent", "ServiceRequest")}
@@ -375,11 +396,21 @@ def test_a_service_request_read_back_into_a_bundle_makes_the_same_referral(clien
     guardian["patient"] = {"reference": refs["Patient"]}
     consent = {k: v for k, v in contained["Consent"].items() if k not in ("id", "performer")}
     consent["patient"] = {"reference": refs["Patient"]}
-    task = {"resourceType": "Task", "status": "requested", "intent": "order", "focus": {"reference": refs["ServiceRequest"]}}
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": refs[r["resourceType"]], "resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
-        for r in (request, patient, guardian, consent)] + [
-        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": task, "request": {"method": "POST", "url": "Task"}}]}
+    task = {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "focus": {"reference": refs["ServiceRequest"]},
+    }
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": refs[r["resourceType"]], "resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
+            for r in (request, patient, guardian, consent)
+        ]
+        + [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": task, "request": {"method": "POST", "url": "Task"}}],
+    }
     parse(bundle)
     response = post_bundle(client, keys, bundle, key="round-trip")
     assert response.status_code == 200, response.get_json()
@@ -416,12 +447,14 @@ def test_if_none_exist_is_the_idempotency_key(app, client, keys):
 def _without(kind):
     def change(bundle):
         bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != kind]
+
     return change
 
 
 def _set(index, key, value):
     def change(bundle):
         bundle["entry"][index]["resource"][key] = value
+
     return change
 
 
@@ -436,8 +469,13 @@ def _set(index, key, value):
         (_set(1, "address", []), 422, "Patient.address.city"),
         (_set(0, "priority", "whenever"), 422, "ServiceRequest.priority"),
         (_set(0, "performer", []), 422, "ServiceRequest.performer"),
-        (_set(0, "performer", [{"reference": f"HealthcareService/{SERVICES['Help Me Grow National Center']['id']}"}]),
-         422, "ServiceRequest.performer"),
+        (
+            _set(
+                0, "performer", [{"reference": f"HealthcareService/{SERVICES['Help Me Grow National Center']['id']}"}]
+            ),
+            422,
+            "ServiceRequest.performer",
+        ),
         (_set(4, "status", "accepted"), 400, "Task.status"),
         (_set(4, "focus", {"reference": "urn:uuid:elsewhere"}), 400, "Task.focus"),
         (lambda b: b.update(type="batch"), 400, "Bundle.type"),
@@ -457,8 +495,9 @@ def test_an_invalid_bundle_is_an_operation_outcome_and_writes_nothing(app, clien
 
 @pytest.mark.parametrize("payload", ["not json", "[]", '{"resourceType": "Patient"}'])
 def test_a_body_that_is_not_a_bundle_is_a_400(app, client, keys, payload):
-    response = client.post("/fhir", data=payload, content_type=FHIR_JSON,
-                           headers=auth(keys["sender"], **{"Idempotency-Key": "x"}))
+    response = client.post(
+        "/fhir", data=payload, content_type=FHIR_JSON, headers=auth(keys["sender"], **{"Idempotency-Key": "x"})
+    )
     assert response.status_code == 400 and parse(response.get_json()).issue[0].code == "invalid"
     assert count_referrals(app) == 0
 
@@ -476,7 +515,10 @@ def test_the_documented_example_bundle_makes_a_referral(client, keys):
     assert response.status_code == 200, response.get_json()
     referral = client.get(f"/referrals/{referral_of(response)}", headers=auth(keys["sender"])).get_json()
     assert referral["child"]["given_name"] == "Ana" and referral["guardian"]["contact_preference"] == "text"
-    assert referral["consent"]["relationship"] == "mother" and referral["referrer"]["organization"] == "Hartford Pediatrics"
+    assert (
+        referral["consent"]["relationship"] == "mother"
+        and referral["referrer"]["organization"] == "Hartford Pediatrics"
+    )
 
 
 def test_no_personal_data_in_logs(client, keys, caplog):

@@ -1,6 +1,7 @@
 """FHIR Task update: PUT and JSON Patch on /fhir/Task/{id} move a referral exactly as
 POST /referrals/{id}/status does (lifecycle, sides, If-Match, webhooks, audit), on both engines.
 Every Task and OperationOutcome answered is parsed with fhir.resources (R4B)."""
+
 from __future__ import annotations
 
 import copy
@@ -11,8 +12,8 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import select
 
-from api import create_app
 from api import config as api_config
+from api import create_app
 from api.extensions import db
 from models import AuditEntry, ReferralEvent, WebhookDelivery
 from tests.helpers import FHIR_JSON, auth, body, one_engine
@@ -30,7 +31,9 @@ def parse(resource: dict):
 
 @pytest.fixture
 def referral_id(client, keys) -> str:
-    created = client.post("/referrals", json=body(), headers=auth(keys["sender"], **{"Idempotency-Key": str(uuid.uuid4())}))
+    created = client.post(
+        "/referrals", json=body(), headers=auth(keys["sender"], **{"Idempotency-Key": str(uuid.uuid4())})
+    )
     assert created.status_code == 201
     return created.get_json()["id"]
 
@@ -49,7 +52,10 @@ def put(client, key, referral_id, task, **headers):
 
 def patch(client, key, referral_id, operations, content_type=PATCH_JSON, **headers):
     return client.patch(
-        f"/fhir/Task/{referral_id}", data=json.dumps(operations), headers=auth(key, **headers), content_type=content_type
+        f"/fhir/Task/{referral_id}",
+        data=json.dumps(operations),
+        headers=auth(key, **headers),
+        content_type=content_type,
     )
 
 
@@ -82,7 +88,9 @@ def moves(app, referral_id) -> list[tuple]:
 
 def audit(app, referral_id) -> list[str]:
     with app.app_context():
-        return sorted(db.session.scalars(select(AuditEntry.action).where(AuditEntry.referral_id == uuid.UUID(referral_id))))
+        return sorted(
+            db.session.scalars(select(AuditEntry.action).where(AuditEntry.referral_id == uuid.UUID(referral_id)))
+        )
 
 
 # ----------------------------------------------------------------------------- the happy paths
@@ -110,7 +118,9 @@ def test_the_program_puts_the_task_it_read_with_a_new_status(app, client, keys, 
 
 def test_put_and_patch_walk_the_whole_lifecycle(app, client, keys, referral_id):
     receiver = keys["receiver"]
-    assert answered(patch(client, receiver, referral_id, [{"op": "replace", "path": "/status", "value": "accepted"}]), 200)
+    assert answered(
+        patch(client, receiver, referral_id, [{"op": "replace", "path": "/status", "value": "accepted"}]), 200
+    )
     hold = [
         {"op": "test", "path": "/status", "value": "accepted"},
         {"op": "replace", "path": "/status", "value": "on-hold"},
@@ -169,12 +179,20 @@ def test_a_stale_if_match_is_a_412_and_changes_nothing(app, client, keys, referr
     for header in (etag, '"1"', '"v2"'):  # the version read before; a tag that names no version
         stale = answered(put(client, keys["receiver"], referral_id, task, **{"If-Match": header}), 412)
         assert stale["issue"][0]["code"] == "conflict"
-    stale = patch(client, keys["receiver"], referral_id, [{"op": "replace", "path": "/status", "value": "on-hold"}],
-                  **{"If-Match": etag})
+    stale = patch(
+        client,
+        keys["receiver"],
+        referral_id,
+        [{"op": "replace", "path": "/status", "value": "on-hold"}],
+        **{"If-Match": etag},
+    )
     answered(stale, 412)
     assert rest(client, keys, referral_id)["status"] == "accepted"
     assert len(moves(app, referral_id)) == 1
-    assert answered(put(client, keys["receiver"], referral_id, task, **{"If-Match": '"2"'}), 200)["status"] == "in-progress"
+    assert (
+        answered(put(client, keys["receiver"], referral_id, task, **{"If-Match": '"2"'}), 200)["status"]
+        == "in-progress"
+    )
 
 
 @pytest.mark.parametrize("header", ["2", "W/2", 'W/"1', "garbage", 'W/"1", W/"2"'])
@@ -207,7 +225,9 @@ def test_an_if_match_that_is_not_an_entity_tag_is_a_400(app, client, keys, refer
         (lambda t: t.update(output=[{"type": {"text": "Outcome"}, "valueInteger": 3}]), "Task.output"),
     ],
 )
-def test_a_put_that_changes_anything_else_is_a_422_and_changes_nothing(app, client, keys, referral_id, change, expression):
+def test_a_put_that_changes_anything_else_is_a_422_and_changes_nothing(
+    app, client, keys, referral_id, change, expression
+):
     task, etag = read_task(client, keys["receiver"], referral_id)
     before = copy.deepcopy(task)
     task["status"] = "accepted"
@@ -227,8 +247,13 @@ def test_a_put_that_changes_anything_else_is_a_422_and_changes_nothing(app, clie
         ([{"op": "add", "path": "/note", "value": [{"text": "x"}]}], "Task.note"),
         ([{"op": "move", "from": "/owner", "path": "/output"}], "Task.owner"),
         ([{"op": "replace", "path": "", "value": {"resourceType": "Task"}}], "Task"),
-        ([{"op": "replace", "path": "/status", "value": "accepted"}, {"op": "replace", "path": "/intent", "value": "plan"}],
-         "Task.intent"),
+        (
+            [
+                {"op": "replace", "path": "/status", "value": "accepted"},
+                {"op": "replace", "path": "/intent", "value": "plan"},
+            ],
+            "Task.intent",
+        ),
         ([{"op": "replace", "path": "/statusReason", "value": {"text": "x"}}], "Task.statusReason"),  # not there
         ([{"op": "replace", "path": "/status", "value": 7}], "Task.status"),
     ],
@@ -243,14 +268,25 @@ def test_a_patch_outside_status_reason_and_output_is_a_422(app, client, keys, re
 
 @pytest.mark.parametrize(
     "payload",
-    [{"op": "replace", "path": "/status", "value": "accepted"}, [], [{"path": "/status"}], [{"op": "jump", "path": "/status"}],
-     [{"op": "replace", "path": "status", "value": "accepted"}], [{"op": "replace", "path": "/status"}],
-     [{"op": "copy", "path": "/status"}], [{"op": "replace", "path": "/a~2b", "value": 1}], "[", None],
+    [
+        {"op": "replace", "path": "/status", "value": "accepted"},
+        [],
+        [{"path": "/status"}],
+        [{"op": "jump", "path": "/status"}],
+        [{"op": "replace", "path": "status", "value": "accepted"}],
+        [{"op": "replace", "path": "/status"}],
+        [{"op": "copy", "path": "/status"}],
+        [{"op": "replace", "path": "/a~2b", "value": 1}],
+        "[",
+        None,
+    ],
 )
 @one_engine
 def test_a_body_that_is_not_a_json_patch_is_a_400(app, client, keys, referral_id, payload):
     raw = payload if isinstance(payload, str) else json.dumps(payload)
-    response = client.patch(f"/fhir/Task/{referral_id}", data=raw, headers=auth(keys["receiver"]), content_type=PATCH_JSON)
+    response = client.patch(
+        f"/fhir/Task/{referral_id}", data=raw, headers=auth(keys["receiver"]), content_type=PATCH_JSON
+    )
     answered(response, 400)
     assert moves(app, referral_id) == []
 
@@ -259,14 +295,21 @@ def test_a_patch_needs_the_json_patch_media_type(client, keys, referral_id):
     ops = [{"op": "replace", "path": "/status", "value": "accepted"}]
     for content_type in (FHIR_JSON, "application/json"):
         assert answered(patch(client, keys["receiver"], referral_id, ops, content_type=content_type), 415)
-    response = client.patch(f"/fhir/Task/{referral_id}", data="status=accepted", headers=auth(keys["receiver"]),
-                            content_type="application/x-www-form-urlencoded")
+    response = client.patch(
+        f"/fhir/Task/{referral_id}",
+        data="status=accepted",
+        headers=auth(keys["receiver"]),
+        content_type="application/x-www-form-urlencoded",
+    )
     answered(response, 415)
     assert rest(client, keys, referral_id)["status"] == "requested"
 
 
 def test_a_failed_test_operation_is_a_409(app, client, keys, referral_id):
-    ops = [{"op": "test", "path": "/status", "value": "accepted"}, {"op": "replace", "path": "/status", "value": "in-progress"}]
+    ops = [
+        {"op": "test", "path": "/status", "value": "accepted"},
+        {"op": "replace", "path": "/status", "value": "in-progress"},
+    ]
     answered(patch(client, keys["receiver"], referral_id, ops), 409)
     assert moves(app, referral_id) == []
 
@@ -300,7 +343,10 @@ def test_other_keys_cannot_update(app, client, keys, referral_id):
     task["status"] = "accepted"
     ops = [{"op": "replace", "path": "/status", "value": "accepted"}]
     # Another program's staff: the referral does not exist for them.
-    for response in (put(client, keys["stranger"], referral_id, task), patch(client, keys["stranger"], referral_id, ops)):
+    for response in (
+        put(client, keys["stranger"], referral_id, task),
+        patch(client, keys["stranger"], referral_id, ops),
+    ):
         outcome = answered(response, 404)
         assert outcome["issue"][0]["code"] == "not-found" and "Zephyrine" not in json.dumps(outcome)
     # The sender may not accept; a key without a referral scope, none at all.
@@ -310,8 +356,12 @@ def test_other_keys_cannot_update(app, client, keys, referral_id):
     assert answered(anonymous, 401)["issue"][0]["code"] == "login"
     unknown = str(uuid.uuid4())
     assert answered(put(client, keys["receiver"], unknown, {**task, "id": unknown}), 404)
-    assert answered(client.put("/fhir/Task/not-a-uuid", data=json.dumps(task), headers=auth(keys["receiver"]),
-                               content_type=FHIR_JSON), 404)
+    assert answered(
+        client.put(
+            "/fhir/Task/not-a-uuid", data=json.dumps(task), headers=auth(keys["receiver"]), content_type=FHIR_JSON
+        ),
+        404,
+    )
     assert rest(client, keys, referral_id)["status"] == "requested"
     assert moves(app, referral_id) == []
 
@@ -320,8 +370,13 @@ def test_lifecycle_violations(app, client, keys, referral_id):
     receiver = keys["receiver"]
 
     def to(status, **extra):
-        return patch(client, receiver, referral_id, [{"op": "replace", "path": "/status", "value": status}]
-                     + [{"op": "add", "path": f"/{k}", "value": v} for k, v in extra.items()])
+        return patch(
+            client,
+            receiver,
+            referral_id,
+            [{"op": "replace", "path": "/status", "value": status}]
+            + [{"op": "add", "path": f"/{k}", "value": v} for k, v in extra.items()],
+        )
 
     skipped = answered(to("completed"), 409)
     assert skipped["issue"][0]["code"] == "conflict"
@@ -355,10 +410,16 @@ def test_cors_preflight_of_a_task_update_only_from_configured_origins(app, keys,
     monkeypatch.setenv("CORS_ORIGINS", "https://partner.example")
     partner_app = create_app(api_config.TestConfig(app.config["SQLALCHEMY_DATABASE_URI"]))
     client = partner_app.test_client()
-    preflight = {"Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "Authorization, If-Match, Content-Type"}
+    preflight = {
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "Authorization, If-Match, Content-Type",
+    }
     allowed = client.options(f"/fhir/Task/{uuid.uuid4()}", headers={"Origin": "https://partner.example", **preflight})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://partner.example"
-    assert "PATCH" in allowed.headers["Access-Control-Allow-Methods"] and "PUT" in allowed.headers["Access-Control-Allow-Methods"]
+    assert (
+        "PATCH" in allowed.headers["Access-Control-Allow-Methods"]
+        and "PUT" in allowed.headers["Access-Control-Allow-Methods"]
+    )
     assert "if-match" in allowed.headers["Access-Control-Allow-Headers"].lower()
     refused = client.options(f"/fhir/Task/{uuid.uuid4()}", headers={"Origin": "https://evil.example", **preflight})
     assert "Access-Control-Allow-Origin" not in refused.headers

@@ -1,4 +1,5 @@
 """Hostile input and abuse: request limits, security headers, rate limits, readiness."""
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,8 @@ from api.config import TestConfig as AppTestConfig
 from api.extensions import db
 from core import clients
 from models import Referral
-from tests.helpers import auth, body
 from tests.conftest import accept_referrals
+from tests.helpers import auth, body
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -90,7 +91,11 @@ def test_a_streamed_body_is_measured_too(app, client):
     response = client.post(
         "/referrals",
         input_stream=io.BytesIO(padded),
-        headers={**auth(key, **{"Idempotency-Key": str(uuid.uuid4())}), "Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        headers={
+            **auth(key, **{"Idempotency-Key": str(uuid.uuid4())}),
+            "Transfer-Encoding": "chunked",
+            "Content-Type": "application/json",
+        },
         environ_overrides={"wsgi.input_terminated": True},  # as gunicorn and the dev server set it
     )
     assert_envelope(response, 413, "payload_too_large")
@@ -99,7 +104,11 @@ def test_a_streamed_body_is_measured_too(app, client):
     response = client.post(
         "/referrals",
         input_stream=io.BytesIO(fits),
-        headers={**auth(key, **{"Idempotency-Key": str(uuid.uuid4())}), "Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        headers={
+            **auth(key, **{"Idempotency-Key": str(uuid.uuid4())}),
+            "Transfer-Encoding": "chunked",
+            "Content-Type": "application/json",
+        },
         environ_overrides={"wsgi.input_terminated": True},
     )
     assert response.status_code == 201, response.get_json()
@@ -135,9 +144,7 @@ def test_unknown_body_fields_and_malformed_json_are_refused_and_write_nothing(ap
     nested["child"]["nickname"] = "Z"
     response = client.post("/referrals", json=nested, headers=auth(key, **{"Idempotency-Key": str(uuid.uuid4())}))
     assert "nickname" in response.get_json()["errors"]["json"]["child"]
-    response = client.post(
-        "/referrals", data="{not json", headers={**headers, "Content-Type": "application/json"}
-    )
+    response = client.post("/referrals", data="{not json", headers={**headers, "Content-Type": "application/json"})
     assert_envelope(response, 400, "invalid_json")
     assert referral_count(app) == 0
 

@@ -1,6 +1,7 @@
 """What an outside partner could send that once answered 500, or reached where it should not:
 each a reproduction, on SQLite and PostgreSQL. Every refusal is a 4xx in the error envelope
 (an OperationOutcome under /fhir) and writes nothing."""
+
 from __future__ import annotations
 
 import copy
@@ -8,6 +9,7 @@ import csv
 import json
 import logging
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from api import create_app
 from api.config import TestConfig as AppConfig
 from api.extensions import db
 from models import Referral, Service
-from tests.helpers import FHIR_JSON, HELP_ME_GROW, HMG_CT, auth, body, bundle_for, move, post_bundle, submit, one_engine
+from tests.helpers import FHIR_JSON, HELP_ME_GROW, HMG_CT, auth, body, bundle_for, move, one_engine, post_bundle, submit
 
 HEALTHY_HOMES = "3521d2a6-fcd5-5474-8473-7efb4377ffcd"
 
@@ -31,7 +33,10 @@ def count_referrals(app) -> int:
 
 def post_raw(client, keys, data: str | bytes, path: str = "/referrals", content_type: str = "application/json"):
     return client.post(
-        path, data=data, content_type=content_type, headers=auth(keys["sender"], **{"Idempotency-Key": str(uuid.uuid4())})
+        path,
+        data=data,
+        content_type=content_type,
+        headers=auth(keys["sender"], **{"Idempotency-Key": str(uuid.uuid4())}),
     )
 
 
@@ -101,8 +106,11 @@ def test_nul_in_a_status_reason_and_a_webhook_url_is_a_422(app, client, keys):
     assert client.get(f"/referrals/{referral['id']}", headers=auth(keys["sender"])).get_json()["status"] == "requested"
     response = client.post("/webhooks", json={"url": "http://127.0.0.1:9/\x00"}, headers=auth(keys["sender"]))
     assert_refused(response, 422)
-    response = client.post("/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["referral.created\ud800"]},
-                           headers=auth(keys["sender"]))
+    response = client.post(
+        "/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["referral.created\ud800"]},
+        headers=auth(keys["sender"]),
+    )
     assert_refused(response, 422)
 
 
@@ -111,8 +119,12 @@ def test_nul_or_a_surrogate_in_a_fhir_bundle_is_refused_and_writes_nothing(app, 
     bundle = bundle_for(body())
     patient = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     patient["resource"]["name"][0]["given"] = [text]
-    response = client.post("/fhir", data=json.dumps(bundle), content_type=FHIR_JSON,
-                           headers=auth(keys["sender"], **{"Idempotency-Key": "k-1"}))
+    response = client.post(
+        "/fhir",
+        data=json.dumps(bundle),
+        content_type=FHIR_JSON,
+        headers=auth(keys["sender"], **{"Idempotency-Key": "k-1"}),
+    )
     assert response.status_code == 422 and response.get_json()["resourceType"] == "OperationOutcome"
     assert count_referrals(app) == 0
 
@@ -161,10 +173,10 @@ def test_consent_obtained_in_the_far_future_is_a_422(app, client, keys, obtained
 
 
 def test_consent_obtained_a_minute_ahead_is_allowed_as_clock_skew(client, keys):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     data = body()
-    data["consent"]["obtained_at"] = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
+    data["consent"]["obtained_at"] = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
     assert post_raw(client, keys, json.dumps(data)).status_code == 201
 
 
@@ -185,8 +197,18 @@ def test_consent_obtained_a_minute_ahead_is_allowed_as_clock_skew(client, keys):
         "{not json",
         b"\xff\xfe not utf-8",
     ],
-    ids=["open brackets", "deep arrays", "deep objects", "long integer", "long integer field", "infinite number",
-         "NaN", "duplicate key", "malformed", "not utf-8"],
+    ids=[
+        "open brackets",
+        "deep arrays",
+        "deep objects",
+        "long integer",
+        "long integer field",
+        "infinite number",
+        "NaN",
+        "duplicate key",
+        "malformed",
+        "not utf-8",
+    ],
 )
 @pytest.mark.parametrize("path", ["/referrals", "/webhooks", "/fhir"])
 @one_engine
@@ -270,7 +292,9 @@ def test_an_unexpected_failure_is_logged_with_its_request_id(app, caplog):
 # ----------------------------------------------------------------------------- Host and Vary
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:5000", "localhost.evil.example", "127.0.0.2", "[::2]", "bad host"])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:5000", "localhost.evil.example", "127.0.0.2", "[::2]", "bad host"]
+)
 @one_engine
 def test_an_untrusted_host_is_a_400_and_never_reflected(client, host):
     for path in ("/", "/fhir/metadata", "/services?search=help", "/nowhere"):

@@ -1,5 +1,6 @@
 """The directory is an HSDS 3.0 API: every path and query parameter of HSDS's openapi.json is
 served, and every list and record validates against the HSDS 3.0 schemas."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from tests.hsds import (
     ListEndpoint,
     errors,
     offer_first_service_at_campus,
-    partner_service_record,
     page_validator,
+    partner_service_record,
     program_validator,
     validator,
     walk_and_validate,
@@ -64,7 +65,11 @@ def test_the_walk_passes_over_a_directory_imported_from_a_data_package(app, empt
     empty database, which the validators then walk."""
     offer_first_service_at_campus(app)
     source = app.test_client()
-    term = next(t for t in source.get("/taxonomy_terms?per_page=100").get_json()["contents"] if t["code"] == "occh-asthma-management")
+    term = next(
+        t
+        for t in source.get("/taxonomy_terms?per_page=100").get_json()["contents"]
+        if t["code"] == "occh-asthma-management"
+    )
     partner = {"id": str(uuid.uuid4()), "name": "Greater Hartford Family Network", "description": "Family support."}
     towns = ["Hartford", "Enfield", "Bristol", "Windsor", "Manchester"]
     records = [partner_service_record(str(uuid.uuid4()), partner, term, town) for town in towns]
@@ -158,8 +163,21 @@ def test_hsds_openapi_lists_the_parameters_tested():
     """The list above is the spec's: all sixteen of its query parameters, on its eleven paths."""
     assert len({path for path, _ in SPEC_PARAMETERS}) == 11
     assert {name for _, name in SPEC_PARAMETERS if name} == {
-        "search", "page", "per_page", "format", "taxonomy_term_id", "taxonomy_id", "organization_id",
-        "modified_after", "minimal", "full", "full_service", "postcode", "proximity", "top_only", "parent_id",
+        "search",
+        "page",
+        "per_page",
+        "format",
+        "taxonomy_term_id",
+        "taxonomy_id",
+        "organization_id",
+        "modified_after",
+        "minimal",
+        "full",
+        "full_service",
+        "postcode",
+        "proximity",
+        "top_only",
+        "parent_id",
     }
 
 

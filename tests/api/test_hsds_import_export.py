@@ -5,6 +5,7 @@ HSDS JSON; HSDS's own examples are refused with their real faults (dangling refe
 latitude of 100), or imported in what is sound with --skip-invalid; files of full service
 records import; every bad value is reported by file, line and field.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,11 +39,14 @@ def directory_json(client) -> dict:
     return {
         "services": [client.get(f"/services/{s['id']}").get_json() for s in services],
         "organizations": [
-            client.get(f"/organizations/{o['id']}?full_service=true").get_json() for o in all_items(client, "/organizations")
+            client.get(f"/organizations/{o['id']}?full_service=true").get_json()
+            for o in all_items(client, "/organizations")
         ],
         "programs": [client.get(f"/programs/{p['id']}").get_json() for p in all_items(client, "/programs")],
         "taxonomies": all_items(client, "/taxonomies"),
-        "taxonomy_terms": [client.get(f"/taxonomy_terms/{t['id']}").get_json() for t in all_items(client, "/taxonomy_terms")],
+        "taxonomy_terms": [
+            client.get(f"/taxonomy_terms/{t['id']}").get_json() for t in all_items(client, "/taxonomy_terms")
+        ],
         "service_at_locations": all_items(client, "/service_at_locations"),
         "referral_contact_points": all_items(client, "/referral-contact-points"),
         "search": client.get("/services?search=asthma+lead&facets=category&facets=town").get_json(),
@@ -120,10 +124,21 @@ def test_skip_invalid_imports_what_is_sound_in_the_official_examples(empty_app):
 
 
 def test_an_ndjson_file_of_full_service_records_imports(client, runner, tmp_path):
-    term = next(t for t in client.get("/taxonomy_terms?per_page=100").get_json()["contents"] if t["code"] == "occh-asthma-management")
-    organization = {"id": str(uuid.uuid4()), "name": "Greater Hartford Family Network", "description": "Family support."}
+    term = next(
+        t
+        for t in client.get("/taxonomy_terms?per_page=100").get_json()["contents"]
+        if t["code"] == "occh-asthma-management"
+    )
+    organization = {
+        "id": str(uuid.uuid4()),
+        "name": "Greater Hartford Family Network",
+        "description": "Family support.",
+    }
     ids = [str(uuid.uuid4()), str(uuid.uuid4())]
-    records = [partner_service_record(ids[0], organization, term, "Hartford"), partner_service_record(ids[1], organization, term, "Enfield")]
+    records = [
+        partner_service_record(ids[0], organization, term, "Hartford"),
+        partner_service_record(ids[1], organization, term, "Enfield"),
+    ]
     path = tmp_path / "services.ndjson"
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
 
@@ -197,12 +212,30 @@ def test_bad_values_are_reported_by_table_line_and_field(client, runner, tmp_pat
                 {"id": "not-a-uuid", "name": "Bad Org", "description": "x", "email": "nobody"},
             ],
             "service": [
-                {"id": str(uuid.uuid4()), "organization_id": org, "name": "Ok", "status": "active",
-                 "minimum_age": "3", "accepts_referrals": "true"},
-                {"id": str(uuid.uuid4()), "organization_id": org, "name": "", "status": "active",
-                 "minimum_age": "ten", "accepts_referrals": "maybe"},
-                {"id": str(uuid.uuid4()), "organization_id": str(uuid.uuid4()), "name": "Orphan", "status": "active",
-                 "minimum_age": "", "accepts_referrals": ""},
+                {
+                    "id": str(uuid.uuid4()),
+                    "organization_id": org,
+                    "name": "Ok",
+                    "status": "active",
+                    "minimum_age": "3",
+                    "accepts_referrals": "true",
+                },
+                {
+                    "id": str(uuid.uuid4()),
+                    "organization_id": org,
+                    "name": "",
+                    "status": "active",
+                    "minimum_age": "ten",
+                    "accepts_referrals": "maybe",
+                },
+                {
+                    "id": str(uuid.uuid4()),
+                    "organization_id": str(uuid.uuid4()),
+                    "name": "Orphan",
+                    "status": "active",
+                    "minimum_age": "",
+                    "accepts_referrals": "",
+                },
             ],
         },
     )
@@ -226,7 +259,9 @@ def test_export_writes_a_data_package_with_hsds_tables(runner, tmp_path):
     with (tmp_path / "out" / "services.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 18
-    assert {"id", "organization_id", "program_id", "name", "status", "last_modified", "accepts_referrals"} <= set(rows[0])
+    assert {"id", "organization_id", "program_id", "name", "status", "last_modified", "accepts_referrals"} <= set(
+        rows[0]
+    )
     with (tmp_path / "out" / "programs.csv").open(newline="") as handle:
         assert "help-me-grow" in {row["slug"] for row in csv.DictReader(handle)}
 
@@ -234,8 +269,16 @@ def test_export_writes_a_data_package_with_hsds_tables(runner, tmp_path):
 def test_organizations_may_name_a_parent_further_on_in_a_long_file(client, runner, tmp_path):
     # 1,200 organizations are read in two batches; the first ones name parents in the second.
     ids = [str(uuid.uuid4()) for _ in range(1200)]
-    rows = [{"id": ids[i], "name": f"Network {i}", "description": "Family support.", "email": "",
-             "parent_organization_id": ""} for i in range(1200)]
+    rows = [
+        {
+            "id": ids[i],
+            "name": f"Network {i}",
+            "description": "Family support.",
+            "email": "",
+            "parent_organization_id": "",
+        }
+        for i in range(1200)
+    ]
     rows[0]["parent_organization_id"] = ids[1199]  # the last row
     rows[1]["parent_organization_id"] = ids[0]  # whose parent is further on still
     rows[2]["parent_organization_id"] = str(uuid.uuid4())  # named nowhere
@@ -271,8 +314,16 @@ def test_an_update_keeps_what_the_file_does_not_carry(client, runner, tmp_path):
     before = client.get(f"/services/{before['id']}").get_json()
     package = _package(
         tmp_path / "package",
-        {"service": [{"id": before["id"], "organization_id": before["organization_id"],
-                      "name": before["name"] + " (renamed)", "status": "active"}]},
+        {
+            "service": [
+                {
+                    "id": before["id"],
+                    "organization_id": before["organization_id"],
+                    "name": before["name"] + " (renamed)",
+                    "status": "active",
+                }
+            ]
+        },
     )
     result = runner.invoke(args=["hsds", "import", str(package)])
     assert result.exit_code == 0, result.output
@@ -301,8 +352,14 @@ def test_values_the_database_cannot_hold_are_faults_not_crashes(client, runner, 
         {
             "organization": [{"id": org, "name": "Org", "description": "A\x00B"}],
             "service": [{"id": service, "organization_id": org, "name": "S", "status": "active"}],
-            "phone": [{"id": str(uuid.uuid4()), "service_id": service, "number": "860-555-0100",
-                       "extension": "99999999999999999999"}],
+            "phone": [
+                {
+                    "id": str(uuid.uuid4()),
+                    "service_id": service,
+                    "number": "860-555-0100",
+                    "extension": "99999999999999999999",
+                }
+            ],
         },
     )
     result = runner.invoke(args=["hsds", "import", str(package)])
@@ -333,8 +390,20 @@ def test_an_address_imported_later_places_its_location_services_on_the_map(clien
 
     second = _package(
         tmp_path / "second",
-        {"address": [{"id": str(uuid.uuid4()), "location_id": location, "address_1": "1 Main St", "city": "Hartford",
-                      "state_province": "CT", "postal_code": "06106", "country": "US", "address_type": "physical"}]},
+        {
+            "address": [
+                {
+                    "id": str(uuid.uuid4()),
+                    "location_id": location,
+                    "address_1": "1 Main St",
+                    "city": "Hartford",
+                    "state_province": "CT",
+                    "postal_code": "06106",
+                    "country": "US",
+                    "address_type": "physical",
+                }
+            ]
+        },
     )
     result = runner.invoke(args=["hsds", "import", str(second)])
     assert result.exit_code == 0, result.output

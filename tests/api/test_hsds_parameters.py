@@ -1,5 +1,6 @@
 """The HSDS query parameters as a consumer uses them: `format=ndjson`, `minimal`, `search` on
 every list, and filters that combine with AND and repeat with OR."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from api.extensions import db
 from core import directory
 from core.paging import STREAM_BATCH
 from models import Taxonomy
-from tests.hsds import offer_first_service_at_campus
 from tests.helpers import one_engine
+from tests.hsds import offer_first_service_at_campus
 
 
 @pytest.fixture
@@ -32,8 +33,15 @@ def ids(records) -> list[str]:
 
 @pytest.mark.parametrize(
     "url",
-    ["/services", "/services?full=true", "/services?minimal=true", "/organizations?full_service=true",
-     "/taxonomies", "/taxonomy_terms", "/service_at_locations"],
+    [
+        "/services",
+        "/services?full=true",
+        "/services?minimal=true",
+        "/organizations?full_service=true",
+        "/taxonomies",
+        "/taxonomy_terms",
+        "/service_at_locations",
+    ],
 )
 def test_ndjson_streams_every_record_of_the_list_one_a_line(client, campus_service, url):
     """Every record, not one page: the records of the JSON list, in its order, one a line,
@@ -62,7 +70,9 @@ def test_ndjson_streams_past_a_batch_in_order_without_repeats(app, client):
         )
         db.session.commit()
     streamed = ndjson(client, "/taxonomies?format=ndjson&search=imported")
-    assert [record["name"] for record in streamed] == [f"Imported taxonomy {n:04d}" for n in range(STREAM_BATCH * 2 + 1)]
+    assert [record["name"] for record in streamed] == [
+        f"Imported taxonomy {n:04d}" for n in range(STREAM_BATCH * 2 + 1)
+    ]
     assert len(ndjson(client, "/taxonomies?format=ndjson")) == STREAM_BATCH * 2 + 2  # and the OCCH categories
 
 
@@ -155,9 +165,14 @@ def test_service_at_location_filters_and_across_parameters(client, campus_servic
     org = campus_service["organization_id"]
     other = next(o["id"] for o in client.get("/organizations").get_json()["contents"] if o["id"] != org)
     assert client.get(f"/service_at_locations?organization_id={org}").get_json()["total_items"] == 1
-    assert client.get(f"/service_at_locations?organization_id={org}&organization_id={other}").get_json()["total_items"] == 1
+    assert (
+        client.get(f"/service_at_locations?organization_id={org}&organization_id={other}").get_json()["total_items"]
+        == 1
+    )
     assert client.get(f"/service_at_locations?organization_id={other}").get_json()["empty"]
-    assert client.get(f"/service_at_locations?organization_id={org}&modified_after=2999-01-01T00:00:00Z").get_json()["empty"]
+    assert client.get(f"/service_at_locations?organization_id={org}&modified_after=2999-01-01T00:00:00Z").get_json()[
+        "empty"
+    ]
 
 
 def test_service_at_locations_near_a_postcode(client, campus_service):

@@ -2,6 +2,7 @@
 referral, its empty fields, language tags and the child's age are the same through `/referrals`
 and FHIR; CORS lets a browser send and read X-Request-ID; the CLI refuses a blank client name
 and says what to do on a database that has no tables yet."""
+
 from __future__ import annotations
 
 import uuid
@@ -10,8 +11,7 @@ from datetime import date
 import pytest
 from marshmallow import ValidationError
 
-from api import create_app
-from api import config
+from api import config, create_app
 from api.extensions import db
 from core import curation
 from core import referrals as referral_rules
@@ -54,7 +54,9 @@ def test_urgency_left_out_is_routine_on_both_doors(app, client, keys):
     assert sent.get_json()["urgency"] == "routine"
     bundle = bundle_for(body())
     del bundle["entry"][0]["resource"]["priority"]
-    by_fhir = client.post("/fhir", json=bundle, headers=auth(keys["sender"], **{"Idempotency-Key": "b"}), content_type=FHIR_JSON)
+    by_fhir = client.post(
+        "/fhir", json=bundle, headers=auth(keys["sender"], **{"Idempotency-Key": "b"}), content_type=FHIR_JSON
+    )
     assert by_fhir.status_code == 200, by_fhir.get_json()
     with app.app_context():
         assert {r.urgency for r in db.session.query(Referral)} == {"routine"}
@@ -79,8 +81,20 @@ def test_a_referral_leaves_empty_fields_out_never_null(client, keys):
 
 @pytest.mark.parametrize(
     "tag, language",
-    [("es", "es"), ("ES", "es"), ("es-US", "es"), ("zh-Hant-TW", "zh"), ("haw", "haw"), ("pt-BR", "pt"), (" pt-BR ", None),
-     ("español", None), ("e", None), ("es_US", None), ("es-", None), ("", None)],
+    [
+        ("es", "es"),
+        ("ES", "es"),
+        ("es-US", "es"),
+        ("zh-Hant-TW", "zh"),
+        ("haw", "haw"),
+        ("pt-BR", "pt"),
+        (" pt-BR ", None),
+        ("español", None),
+        ("e", None),
+        ("es_US", None),
+        ("es-", None),
+        ("", None),
+    ],
 )
 def test_a_language_tag_is_kept_as_its_primary_language(tag, language):
     assert primary_language(tag) == language
@@ -97,7 +111,9 @@ def test_es_us_finds_what_es_finds_on_services_and_referrals_keep_es(app, client
     service = {k: v for k, v in SERVICES["Help Me Grow Connecticut"].items() if k != "sources"}
     spanish = [{"id": str(uuid.uuid4()), "name": "Spanish", "code": "es"}]
     with app.app_context():
-        curation.save_service(db.session, ServiceIn().load({**service, "languages": spanish, "accepts_referrals": True}))
+        curation.save_service(
+            db.session, ServiceIn().load({**service, "languages": spanish, "accepts_referrals": True})
+        )
         db.session.commit()
     es = client.get("/services?language=es&per_page=100").get_json()
     es_us = client.get("/services?language=es-US&per_page=100").get_json()
@@ -107,7 +123,9 @@ def test_es_us_finds_what_es_finds_on_services_and_referrals_keep_es(app, client
     data["guardian"]["preferred_language"] = "es-US"
     assert submit(client, keys, **data).get_json()["guardian"]["preferred_language"] == "es"
     bundle = bundle_for(data)
-    by_fhir = client.post("/fhir", json=bundle, headers=auth(keys["sender"], **{"Idempotency-Key": "b"}), content_type=FHIR_JSON)
+    by_fhir = client.post(
+        "/fhir", json=bundle, headers=auth(keys["sender"], **{"Idempotency-Key": "b"}), content_type=FHIR_JSON
+    )
     assert by_fhir.status_code == 200
     with app.app_context():
         assert {r.guardian_preferred_language for r in db.session.query(Referral)} == {"es"}
@@ -123,7 +141,9 @@ def test_a_child_older_than_the_bound_is_refused_with_the_reason(app, client, ke
     assert "older than 26 years" in refused.get_json()["message"]
     assert refused.get_json()["errors"]["child"]["birth_date"], refused.get_json()
     by_fhir = client.post(
-        "/fhir", json=bundle_for(body(child=old)), headers=auth(keys["sender"], **{"Idempotency-Key": "b"}),
+        "/fhir",
+        json=bundle_for(body(child=old)),
+        headers=auth(keys["sender"], **{"Idempotency-Key": "b"}),
         content_type=FHIR_JSON,
     )
     assert by_fhir.status_code == 422 and "older than 26 years" in by_fhir.get_data(as_text=True)
@@ -149,8 +169,11 @@ def test_the_age_bound_is_a_setting(sqlite_templates):
 def test_a_browser_may_send_and_read_x_request_id(client):
     preflight = client.options(
         "/services",
-        headers={"Origin": "https://partner.example", "Access-Control-Request-Method": "GET",
-                 "Access-Control-Request-Headers": "X-Request-ID"},
+        headers={
+            "Origin": "https://partner.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Request-ID",
+        },
     )
     assert "x-request-id" in preflight.headers.get("Access-Control-Allow-Headers", "").lower()
     answer = client.get("/services", headers={"Origin": "https://partner.example", "X-Request-ID": "abc-123"})
@@ -189,8 +212,12 @@ def bare_app(engine, tmp_path, request):
 
 @pytest.mark.parametrize(
     "command",
-    [["clients", "create", "--name", "School nurse", "--scopes", "referrals:submit"], ["clients", "list"],
-     ["directory", "stale"], ["seed"]],
+    [
+        ["clients", "create", "--name", "School nurse", "--scopes", "referrals:submit"],
+        ["clients", "list"],
+        ["directory", "stale"],
+        ["seed"],
+    ],
 )
 def test_the_cli_on_a_database_without_tables_says_to_migrate(bare_app, command):
     result = bare_app.test_cli_runner().invoke(args=command)

@@ -1,4 +1,5 @@
 """A family's data can be erased, a stolen database file reveals no child, and the audit log is complete."""
+
 from __future__ import annotations
 
 import json
@@ -14,14 +15,14 @@ import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text, update
 
+from api import config as settings
 from api import create_app
 from api.cli import SEED_DIR, load_directory
-from api import config as settings
 from api.config import TEST_DATA_ENCRYPTION_KEY, Config
 from api.extensions import db
 from models import AuditEntry, Base, Referral, WebhookSubscription, crypto, utcnow
-from tests.helpers import HMG_CT, Receiver, auth, body, deliver, move
 from tests.conftest import _pg_admin, _pg_url_for, accept_referrals
+from tests.helpers import HMG_CT, Receiver, auth, body, deliver, move
 
 # Their receivers listen on loopback over http: allowed in these tests, refused by default.
 pytestmark = pytest.mark.usefixtures("loopback_webhooks")
@@ -80,8 +81,16 @@ def raw_column(app, table: str, column: str, row_id) -> str | None:
 def test_personal_fields_and_webhook_secrets_are_stored_encrypted(app, client, keys):
     name = unique_name()
     referral = submit_child(client, keys, name).get_json()
-    for column in ("child_given_name", "child_family_name", "child_birth_date", "guardian_name", "guardian_phone",
-                   "reason", "referrer_name", "consent_obtained_by"):
+    for column in (
+        "child_given_name",
+        "child_family_name",
+        "child_birth_date",
+        "guardian_name",
+        "guardian_phone",
+        "reason",
+        "referrer_name",
+        "consent_obtained_by",
+    ):
         stored = raw_column(app, "referral", column, referral["id"])
         assert stored.startswith("test:"), column
         assert name not in stored and "Marisol" not in stored and "2024-03-02" not in stored
@@ -162,7 +171,12 @@ def test_the_sqlite_file_never_holds_a_childs_name(sqlite_app):
     made = {"sender": sender, "receiver": receiver}
     given, family = unique_name(), unique_name()
     referral = submit_child(client, made, given, family).get_json()
-    assert move(client, made, referral["id"], "receiver", "rejected", reason=f"{given} lives outside our area.").status_code == 200
+    assert (
+        move(
+            client, made, referral["id"], "receiver", "rejected", reason=f"{given} lives outside our area."
+        ).status_code
+        == 200
+    )
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(f"{path}-shm").st_mode) == 0o600
@@ -188,7 +202,10 @@ def test_after_erasure_no_route_table_or_webhook_holds_the_childs_name(app, clie
     referral = submit_child(client, keys, given, family, idem="visit-7").get_json()
     referral_id = referral["id"]
     assert move(client, keys, referral_id, "receiver", "accepted").status_code == 200
-    assert move(client, keys, referral_id, "receiver", "completed", outcome=f"{given} started speech therapy.").status_code == 200
+    assert (
+        move(client, keys, referral_id, "receiver", "completed", outcome=f"{given} started speech therapy.").status_code
+        == 200
+    )
     assert given in every_row_decrypted(app)
 
     result = erase(app, referral_id)
@@ -217,10 +234,20 @@ def test_after_erasure_no_route_table_or_webhook_holds_the_childs_name(app, clie
         for resource in (service_request, task, tasks["entry"][0]["resource"]):
             assert resource["extension"][0]["url"].endswith("/referral-erased")
             assert resource["contained"] == [{"resourceType": "Patient", "id": "patient"}]
-        for response_text in (read.data, json.dumps(listed), json.dumps(events), json.dumps(service_request),
-                              json.dumps(task), json.dumps(tasks)):
+        for response_text in (
+            read.data,
+            json.dumps(listed),
+            json.dumps(events),
+            json.dumps(service_request),
+            json.dumps(task),
+            json.dumps(tasks),
+        ):
             assert given not in response_text if isinstance(response_text, str) else given.encode() not in response_text
-            assert (family not in response_text) if isinstance(response_text, str) else family.encode() not in response_text
+            assert (
+                (family not in response_text)
+                if isinstance(response_text, str)
+                else family.encode() not in response_text
+            )
 
     # An erased referral can no longer move, and its Idempotency-Key no longer replays it.
     assert move(client, keys, referral_id, "sender", "entered-in-error", reason="x").status_code == 409
@@ -279,7 +306,13 @@ def test_purge_erases_only_closed_referrals_older_than_the_retention(app, client
         rid: client.get(f"/referrals/{rid}", headers=auth(keys["sender"])).get_json()["erased"]
         for rid in (old_completed, old_rejected, recent_completed, old_open, old_requested)
     }
-    assert erased == {old_completed: True, old_rejected: True, recent_completed: False, old_open: False, old_requested: False}
+    assert erased == {
+        old_completed: True,
+        old_rejected: True,
+        recent_completed: False,
+        old_open: False,
+        old_requested: False,
+    }
     again = app.test_cli_runner().invoke(args=["referrals", "purge"])
     assert "Erased 0 closed referrals" in again.output
 
@@ -363,8 +396,10 @@ def test_the_migration_encrypts_existing_referrals(database_at_0007):
         ident = (lambda u: u.hex) if sqlite else str
         now = utcnow().replace(tzinfo=None).isoformat(" ") if sqlite else utcnow()
         db.session.execute(
-            text("INSERT INTO api_client (id, name, key_prefix, key_hash, scopes, created_at) "
-                 "VALUES (:id, 'Partner', 'occh_abc', 'x', 'referrals:submit', :now)"),
+            text(
+                "INSERT INTO api_client (id, name, key_prefix, key_hash, scopes, created_at) "
+                "VALUES (:id, 'Partner', 'occh_abc', 'x', 'referrals:submit', :now)"
+            ),
             {"id": ident(client_id), "now": now},
         )
         db.session.execute(
@@ -377,19 +412,35 @@ def test_the_migration_encrypts_existing_referrals(database_at_0007):
                 "'Speech delay.', 2, :now, :now, :name, 'Oldfamily', :birth, 'Hartford', 'Pat Oldfamily', 'mother', "
                 "'860-555-0142', 'phone', :yes, :yes, 'Dr. Ruiz', 'mother', :now, 'verbal', 'Dr. Ruiz', 'Clinic')"
             ),
-            {"id": ident(referral_id), "service": ident(uuid.UUID(HMG_CT)), "client": ident(client_id), "now": now,
-             "name": name, "birth": "2024-03-02" if sqlite else date(2024, 3, 2), "yes": True},
+            {
+                "id": ident(referral_id),
+                "service": ident(uuid.UUID(HMG_CT)),
+                "client": ident(client_id),
+                "now": now,
+                "name": name,
+                "birth": "2024-03-02" if sqlite else date(2024, 3, 2),
+                "yes": True,
+            },
         )
         db.session.execute(
-            text("INSERT INTO referral_event (id, referral_id, sequence, type, actor_client_id, from_status, to_status, "
-                 "reason, occurred_at) VALUES (:id, :referral, 1, 'referral.status_changed', :client, 'requested', "
-                 "'rejected', :reason, :now)"),
-            {"id": ident(event_id), "referral": ident(referral_id), "client": ident(client_id),
-             "reason": f"{name} moved away.", "now": now},
+            text(
+                "INSERT INTO referral_event (id, referral_id, sequence, type, actor_client_id, from_status, to_status, "
+                "reason, occurred_at) VALUES (:id, :referral, 1, 'referral.status_changed', :client, 'requested', "
+                "'rejected', :reason, :now)"
+            ),
+            {
+                "id": ident(event_id),
+                "referral": ident(referral_id),
+                "client": ident(client_id),
+                "reason": f"{name} moved away.",
+                "now": now,
+            },
         )
         db.session.execute(
-            text("INSERT INTO webhook_subscription (id, client_id, url, events, secret, active, created_at) "
-                 "VALUES (:id, :client, 'https://partner.example/hooks', 'referral.created', 'whsec_old', :yes, :now)"),
+            text(
+                "INSERT INTO webhook_subscription (id, client_id, url, events, secret, active, created_at) "
+                "VALUES (:id, :client, 'https://partner.example/hooks', 'referral.created', 'whsec_old', :yes, :now)"
+            ),
             {"id": ident(hook_id), "client": ident(client_id), "now": now, "yes": True},
         )
         db.session.commit()
@@ -423,7 +474,9 @@ def test_replays_and_refused_lookups_are_audited_with_request_id_and_channel(app
     headers = lambda who, rid, **more: auth(keys[who], **{"X-Request-ID": rid}, **more)  # noqa: E731
     first = client.post("/referrals", json=body(), headers=headers("sender", "req-create", **{"Idempotency-Key": "k1"}))
     referral_id = uuid.UUID(first.get_json()["id"])
-    replay = client.post("/referrals", json=body(), headers=headers("sender", "req-replay", **{"Idempotency-Key": "k1"}))
+    replay = client.post(
+        "/referrals", json=body(), headers=headers("sender", "req-replay", **{"Idempotency-Key": "k1"})
+    )
     assert replay.status_code == 201
     [create] = audit_rows(app, action="create")
     [replayed] = audit_rows(app, action="replay")
@@ -454,4 +507,3 @@ def test_replays_and_refused_lookups_are_audited_with_request_id_and_channel(app
     [erased] = audit_rows(app, action="erase")
     assert erased.channel == "cli" and erased.request_id.startswith("cli-") and erased.client_id is None
     assert all(row.channel and row.request_id for row in audit_rows(app))
-

@@ -6,6 +6,7 @@ under Tantivy as under the database's own ranking; a write is searchable as soon
 in this app and in a second app on the same database; `flask search reindex` rebuilds the index
 on a fresh database and the search answers the same ids.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -13,14 +14,13 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from api import create_app
 from api import config as api_config
+from api import create_app
 from api.extensions import db
 from core import curation, ranking, search
 from models import SearchChange
 from schemas.inputs import ServiceIn
-from tests.helpers import OCCH, QUERIES, SERVICES
-from tests.helpers import SPANISH
+from tests.helpers import OCCH, QUERIES, SERVICES, SPANISH
 
 
 @pytest.fixture
@@ -118,7 +118,9 @@ def test_a_deleted_service_leaves_the_index(tantivy_app, tantivy_client):
     made = save(tantivy_app, name="Platypus swim lessons")
     assert ids(tantivy_client, "platypus") == [made]
     with tantivy_app.app_context():
-        db.session.execute(search.ServiceSearch.__table__.delete().where(search.ServiceSearch.service_id == uuid.UUID(made)))
+        db.session.execute(
+            search.ServiceSearch.__table__.delete().where(search.ServiceSearch.service_id == uuid.UUID(made))
+        )
         from core.directory_version import bump
 
         bump(db.session)
@@ -188,7 +190,9 @@ def test_the_index_may_be_kept_in_a_folder(tantivy_app, tantivy_client, tmp_path
     assert ids(tantivy_client, "dingo") == [made]
 
 
-def test_a_large_directory_is_indexed_in_the_background_and_searched_meanwhile(tantivy_app, tantivy_client, monkeypatch):
+def test_a_large_directory_is_indexed_in_the_background_and_searched_meanwhile(
+    tantivy_app, tantivy_client, monkeypatch
+):
     import time
 
     monkeypatch.setattr(ranking, "INLINE_BUILD_LIMIT", 0)
@@ -214,7 +218,9 @@ def test_a_log_that_went_back_rebuilds_the_index(tantivy_app, tantivy_client):
     with tantivy_app.app_context():  # as a database restored from before the log's last change
         state = ranking.ranker(db.session)._state
         db.session.execute(SearchChange.__table__.delete())
-        db.session.execute(search.ServiceSearch.__table__.delete().where(search.ServiceSearch.service_id == uuid.UUID(made)))
+        db.session.execute(
+            search.ServiceSearch.__table__.delete().where(search.ServiceSearch.service_id == uuid.UUID(made))
+        )
         db.session.execute(SearchChange.__table__.delete())
         from core.directory_version import bump
 

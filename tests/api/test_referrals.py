@@ -1,4 +1,5 @@
 """Closed-loop referrals between a partner agency and a receiving program."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,8 @@ from tests.helpers import (
     count_referrals,
     deliver,
     move,
-    submit,
     one_engine,
+    submit,
 )
 
 # ----------------------------------------------------------------------------- submitting
@@ -70,11 +71,34 @@ def test_idempotency_key_is_required(app, client, keys):
         ({"service_id": "not-a-uuid"}, "service_id"),
         ({"child": {"given_name": "A", "family_name": "B", "birth_date": "2999-01-01", "town": "Hartford"}}, "child"),
         ({"child": {"given_name": "A", "family_name": "B", "birth_date": "2020-01-01"}}, "child"),
-        ({"child": {"given_name": "A", "family_name": "B", "birth_date": "2020-01-01", "town": "X", "ssn": "1"}}, "child"),
-        ({"consent": {"obtained": False, "obtained_by": "A", "relationship": "mother",
-                      "obtained_at": "2026-11-20T15:00:00Z", "method": "verbal"}}, "consent"),
-        ({"guardian": {"name": "A", "relationship": "mother", "email": "a@example.org",
-                       "contact_preference": "text", "may_leave_message": False}}, "guardian"),
+        (
+            {"child": {"given_name": "A", "family_name": "B", "birth_date": "2020-01-01", "town": "X", "ssn": "1"}},
+            "child",
+        ),
+        (
+            {
+                "consent": {
+                    "obtained": False,
+                    "obtained_by": "A",
+                    "relationship": "mother",
+                    "obtained_at": "2026-11-20T15:00:00Z",
+                    "method": "verbal",
+                }
+            },
+            "consent",
+        ),
+        (
+            {
+                "guardian": {
+                    "name": "A",
+                    "relationship": "mother",
+                    "email": "a@example.org",
+                    "contact_preference": "text",
+                    "may_leave_message": False,
+                }
+            },
+            "guardian",
+        ),
     ],
 )
 @one_engine
@@ -102,7 +126,12 @@ def test_child_outside_the_age_range_is_refused_with_a_reason(app, client, keys)
             db.session, ServiceIn().load({**service, "minimum_age": 0, "maximum_age": 5, "accepts_referrals": True})
         )
         db.session.commit()
-    teen = {"given_name": "A", "family_name": "B", "birth_date": (date.today() - timedelta(days=365 * 12)).isoformat(), "town": "Hartford"}
+    teen = {
+        "given_name": "A",
+        "family_name": "B",
+        "birth_date": (date.today() - timedelta(days=365 * 12)).isoformat(),
+        "town": "Hartford",
+    }
     response = submit(client, keys, child=teen)
     assert response.status_code == 422
     assert "maximum age (5)" in response.get_json()["message"]
@@ -129,8 +158,12 @@ def test_program_moves_the_referral_and_the_sender_sees_every_change(client, key
     assert seen["outcome"] == "Family connected to Birth to Three."
     events = client.get(f"/referrals/{referral_id}/events", headers=auth(keys["sender"])).get_json()
     assert [(e["from_status"], e["to_status"]) for e in events] == [
-        (None, "requested"), ("requested", "accepted"), ("accepted", "in-progress"),
-        ("in-progress", "on-hold"), ("on-hold", "in-progress"), ("in-progress", "completed"),
+        (None, "requested"),
+        ("requested", "accepted"),
+        ("accepted", "in-progress"),
+        ("in-progress", "on-hold"),
+        ("on-hold", "in-progress"),
+        ("in-progress", "completed"),
     ]
     assert events[0]["actor"]["name"] == "Hartford Pediatrics"
     assert events[3]["actor"]["name"] == "Help Me Grow staff"
@@ -239,7 +272,9 @@ def test_every_read_is_audited(app, client, keys):
     client.get("/referrals", headers=auth(keys["sender"]))
     client.get(f"/referrals/{referral_id}/events", headers=auth(keys["sender"]))
     with app.app_context():
-        actions = sorted(db.session.scalars(select(AuditEntry.action).where(AuditEntry.referral_id == uuid.UUID(referral_id))))
+        actions = sorted(
+            db.session.scalars(select(AuditEntry.action).where(AuditEntry.referral_id == uuid.UUID(referral_id)))
+        )
     assert actions == ["create", "list", "read", "read_events"]
 
 
@@ -249,7 +284,9 @@ def test_every_read_is_audited(app, client, keys):
     [("/referrals", "/referrals", "/services"), ("/fhir/Task", "/fhir", "/fhir/HealthcareService")],
     ids=["rest", "fhir"],
 )
-def test_referral_data_goes_only_to_configured_origins_and_the_directory_to_any(client, keys, private, preflight, public):
+def test_referral_data_goes_only_to_configured_origins_and_the_directory_to_any(
+    client, keys, private, preflight, public
+):
     """CORS_ORIGINS is empty in tests: referrals, through REST or as FHIR, go to no other origin
     and a preflight for them is not allowed; the directory is public to any origin."""
     evil = {"Origin": "https://evil.example"}
@@ -277,7 +314,9 @@ def test_signed_id_only_webhooks_reach_a_real_receiver(app, client, keys, receiv
         payloads.append(json.loads(raw))
         assert CHILD_NAME.encode() not in raw and FAMILY_NAME.encode() not in raw
     assert [(p["event_type"], p["status"]) for p in payloads] == [
-        ("referral.created", "requested"), ("referral.status_changed", "accepted")]
+        ("referral.created", "requested"),
+        ("referral.status_changed", "accepted"),
+    ]
     assert set(payloads[0]) == {"event_id", "event_type", "referral_id", "status", "occurred_at"}
     assert deliver(app) == 0, "delivered events are not sent again"
 
@@ -316,7 +355,11 @@ def test_webhook_cli_runs_once(app, client, keys, receiver):
 def test_no_personal_data_in_logs(app, client, keys, caplog):
     caplog.set_level(logging.DEBUG)
     referral_id = submit(client, keys).get_json()["id"]
-    submit(client, keys, child={"given_name": CHILD_NAME, "family_name": FAMILY_NAME, "birth_date": "2999-01-01", "town": "Hartford"})
+    submit(
+        client,
+        keys,
+        child={"given_name": CHILD_NAME, "family_name": FAMILY_NAME, "birth_date": "2999-01-01", "town": "Hartford"},
+    )
     move(client, keys, referral_id, "receiver", "on-hold", reason=f"{CHILD_NAME} is unwell")
     client.get(f"/referrals/{referral_id}", headers=auth(keys["sender"]))
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
@@ -334,8 +377,16 @@ def test_concurrent_retries_with_one_key_make_one_referral(app, keys):
     results: list[tuple[int, str]] = []
 
     def post():
-        request = urllib.request.Request(url, data=payload, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": "same-key", "Authorization": f"Bearer {keys['sender']}"})
+        request = urllib.request.Request(
+            url,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": "same-key",
+                "Authorization": f"Bearer {keys['sender']}",
+            },
+        )
         with urllib.request.urlopen(request, timeout=30) as reply:
             results.append((reply.status, json.loads(reply.read())["id"]))
 

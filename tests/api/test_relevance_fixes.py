@@ -1,6 +1,7 @@
 """Relevance that does not mislead: expansions that sent families to the wrong place, generic
 words that outranked content words, phrases that found nothing, searches that find nothing and
 filter values that name nothing. On both engines."""
+
 from __future__ import annotations
 
 import pytest
@@ -54,7 +55,7 @@ def test_sexual_assault_is_not_sent_to_the_community_violence_program(client):
 
 
 def test_northeast_alone_is_not_widened_to_north_hartford(client):
-    """"northeast" is no longer a synonym of the North Hartford Promise Zone (a family in
+    """ "northeast" is no longer a synonym of the North Hartford Promise Zone (a family in
     northeastern Connecticut is not in it); the pipeline is still found by its own program text,
     which names the Northeast neighborhood."""
     assert parse("northeast").expansions == []
@@ -187,7 +188,9 @@ def test_known_filter_values_still_filter(client):
 
 
 def test_comma_lists_are_accepted_where_the_docs_say(client):
-    together = client.get("/services", query_string={"facets": "category,town", "category": "occh-asthma-management,occh-basic-needs"})
+    together = client.get(
+        "/services", query_string={"facets": "category,town", "category": "occh-asthma-management,occh-basic-needs"}
+    )
     assert together.status_code == 200, together.get_json()
     body = together.get_json()
     assert set(body["facets"]) == {"category", "town"}

@@ -25,6 +25,7 @@ schema-valid request:
 - FHIR: search parameters follow FHIR's grammar (dates with prefixes, typed references), and
   a transaction Bundle must hold the resources of a referral.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -140,11 +141,15 @@ def bearer(app, monkeypatch):
 
 
 @schema.parametrize()
-@settings(derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 def test_every_operation_answers_as_documented(case, bearer):
     keyed = bool(case.operation.definition.raw.get("security"))
     # A case made invalid in its headers (the Authorization it requires left out) is sent as
     # made: adding the key would turn it back into a valid request.
     components = case.meta.components if case.meta is not None else {}
-    bad_headers = any("header" in str(where).lower() and "negative" in str(info.mode).lower() for where, info in components.items())
+    bad_headers = any(
+        "header" in str(where).lower() and "negative" in str(info.mode).lower() for where, info in components.items()
+    )
     case.call_and_validate(headers=bearer if keyed and not bad_headers else None)

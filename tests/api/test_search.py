@@ -2,6 +2,7 @@
 
 Every test runs on SQLite (FTS5) and on PostgreSQL (tsvector, pg_trgm).
 """
+
 from __future__ import annotations
 
 import csv
@@ -114,7 +115,7 @@ def test_program_and_service_at_location_search(app, client):
 HOSTILE = [
     '"',
     "'",
-    "lead\" OR \"x",
+    'lead" OR "x',
     "NEAR(lead paint)",
     "lead*",
     "%",
@@ -155,7 +156,21 @@ def test_search_text_over_the_bound_is_a_422(reader):
 @given(
     search=st.text(max_size=220),
     extra=st.dictionaries(
-        st.sampled_from(["town", "postcode", "language", "category", "age", "age_months", "sort", "lat", "lon", "proximity", "facets"]),
+        st.sampled_from(
+            [
+                "town",
+                "postcode",
+                "language",
+                "category",
+                "age",
+                "age_months",
+                "sort",
+                "lat",
+                "lon",
+                "proximity",
+                "facets",
+            ]
+        ),
         st.text(max_size=30),
         max_size=3,
     ),
@@ -175,15 +190,30 @@ def test_no_search_input_produces_a_server_error(client, search, extra):
 def varied(app):
     """Test services with ages, languages, towns and places (the seed gives none of these)."""
     return {
-        "infants": save(app, name="Infant massage", minimum_age=0, maximum_age=1, languages=[
-            {"id": str(uuid.uuid4()), "code": "es", "name": "Spanish"}],
-            service_areas=[{"id": str(uuid.uuid4()), "name": "New Britain", "towns": ["New Britain"]}]),
-        "teens": save(app, name="Teen drivers", minimum_age=15, maximum_age=19, languages=[
-            {"id": str(uuid.uuid4()), "code": "en", "name": "English"}],
-            service_areas=[{"id": str(uuid.uuid4()), "name": "Hartford", "towns": ["Hartford"]}]),
-        "any_age": save(app, name="Family literacy nights", languages=[
-            {"id": str(uuid.uuid4()), "code": "es"}, {"id": str(uuid.uuid4()), "code": "pt"}],
-            service_areas=[{"id": str(uuid.uuid4()), "name": "Hartford and New Britain", "towns": ["Hartford", "New Britain"]}]),
+        "infants": save(
+            app,
+            name="Infant massage",
+            minimum_age=0,
+            maximum_age=1,
+            languages=[{"id": str(uuid.uuid4()), "code": "es", "name": "Spanish"}],
+            service_areas=[{"id": str(uuid.uuid4()), "name": "New Britain", "towns": ["New Britain"]}],
+        ),
+        "teens": save(
+            app,
+            name="Teen drivers",
+            minimum_age=15,
+            maximum_age=19,
+            languages=[{"id": str(uuid.uuid4()), "code": "en", "name": "English"}],
+            service_areas=[{"id": str(uuid.uuid4()), "name": "Hartford", "towns": ["Hartford"]}],
+        ),
+        "any_age": save(
+            app,
+            name="Family literacy nights",
+            languages=[{"id": str(uuid.uuid4()), "code": "es"}, {"id": str(uuid.uuid4()), "code": "pt"}],
+            service_areas=[
+                {"id": str(uuid.uuid4()), "name": "Hartford and New Britain", "towns": ["Hartford", "New Britain"]}
+            ],
+        ),
     }
 
 
@@ -205,7 +235,9 @@ def test_town_and_postcode_cover_statewide_services(client, varied):
     assert statewide <= hartford and statewide <= set(ids(client, "/services", town="Danbury"))
     assert ids(client, "/services", postcode="06106") == ids(client, "/services", town="hartford")
     outside = client.get("/services", query_string={"postcode": "90210"})
-    assert outside.status_code == 422, "a ZIP code outside Connecticut's table names nothing (tests/api/test_relevance_fixes.py)"
+    assert outside.status_code == 422, (
+        "a ZIP code outside Connecticut's table names nothing (tests/api/test_relevance_fixes.py)"
+    )
     both = set(ids(client, "/services", town=["Hartford", "New Britain"]))
     assert varied["infants"] in both and varied["teens"] in both
 
@@ -219,7 +251,9 @@ def test_every_connecticut_town_resolves_and_keeps_every_service_that_serves_it(
     assert len(towns) == 169 and all(towns.values())
     assert {"Hartland", "North Canaan", "Canaan", "Vernon", "Killingly", "Union", "Lisbon"} <= set(towns)
     statewide = {s["id"] for s in SERVICES.values() if any(a.get("statewide") for a in s["service_areas"])}
-    unstated = {s["id"] for s in SERVICES.values() if not any(a.get("statewide") or a.get("towns") for a in s["service_areas"])}
+    unstated = {
+        s["id"] for s in SERVICES.values() if not any(a.get("statewide") or a.get("towns") for a in s["service_areas"])
+    }
     assert len(statewide) == 6 and len(unstated) == 11
     promise_zone = SERVICES["North Hartford Ascend Pipeline cradle to career pipeline"]["id"]
     for town, zips in towns.items():
@@ -239,14 +273,21 @@ def test_one_coverage_rule_for_town_postcode_and_age(app, client):
     value out; a service that states none is kept. A place outside Connecticut is covered only
     by a service that names it."""
     silent = save(app, name="Story time")
-    bristol = save(app, name="Bristol swim lessons", minimum_age=4, maximum_age=12,
-                   service_areas=[{"id": str(uuid.uuid4()), "name": "Bristol", "towns": ["Bristol"]}])
+    bristol = save(
+        app,
+        name="Bristol swim lessons",
+        minimum_age=4,
+        maximum_age=12,
+        service_areas=[{"id": str(uuid.uuid4()), "name": "Bristol", "towns": ["Bristol"]}],
+    )
     assert {silent, bristol} <= set(ids(client, "/services", town="Bristol", age=6))
     assert {silent, bristol} <= set(ids(client, "/services", postcode="06010", age=6))
     found = set(ids(client, "/services", town="Vernon", age=15))
     assert silent in found and bristol not in found
     assert bristol not in ids(client, "/services", town="Bristol", age=15)
-    assert silent in ids(client, "/services", postcode="06066") and bristol not in ids(client, "/services", postcode="06066")
+    assert silent in ids(client, "/services", postcode="06066") and bristol not in ids(
+        client, "/services", postcode="06066"
+    )
     # A place outside Connecticut that no service names is a filter value that names nothing: a 422.
     assert client.get("/services", query_string={"town": "Springfield"}).status_code == 422
     assert client.get("/services", query_string={"postcode": "01103"}).status_code == 422
@@ -303,11 +344,36 @@ def places(app):
     and Stamford (by coordinates)."""
     org = json.loads((ROOT / "seed_data" / "organizations.json").read_text())["organizations"][1]
     locations = [
-        {"id": str(uuid.uuid4()), "name": "Hartford site", "location_type": "physical", "latitude": 41.7658, "longitude": -72.6734},
-        {"id": str(uuid.uuid4()), "name": "New Haven site", "location_type": "physical", "addresses": [
-            {"id": str(uuid.uuid4()), "address_1": "1 Example Street", "city": "New Haven", "state_province": "CT",
-             "postal_code": "06510", "country": "US", "address_type": "physical"}]},
-        {"id": str(uuid.uuid4()), "name": "Stamford site", "location_type": "physical", "latitude": 41.0534, "longitude": -73.5387},
+        {
+            "id": str(uuid.uuid4()),
+            "name": "Hartford site",
+            "location_type": "physical",
+            "latitude": 41.7658,
+            "longitude": -72.6734,
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "name": "New Haven site",
+            "location_type": "physical",
+            "addresses": [
+                {
+                    "id": str(uuid.uuid4()),
+                    "address_1": "1 Example Street",
+                    "city": "New Haven",
+                    "state_province": "CT",
+                    "postal_code": "06510",
+                    "country": "US",
+                    "address_type": "physical",
+                }
+            ],
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "name": "Stamford site",
+            "location_type": "physical",
+            "latitude": 41.0534,
+            "longitude": -73.5387,
+        },
     ]
     from schemas.inputs import OrganizationIn
 
@@ -316,12 +382,14 @@ def places(app):
         db.session.commit()
     return {
         name: save(app, name=f"Playgroup in {name}", location_ids=[loc["id"]])
-        for name, loc in zip(("Hartford", "New Haven", "Stamford"), locations)
+        for name, loc in zip(("Hartford", "New Haven", "Stamford"), locations, strict=True)
     }
 
 
 def test_sort_by_distance_returns_distances(client, places):
-    body = client.get("/services", query_string={"lat": 41.76, "lon": -72.68, "sort": "distance", "search": "playgroup"}).get_json()
+    body = client.get(
+        "/services", query_string={"lat": 41.76, "lon": -72.68, "sort": "distance", "search": "playgroup"}
+    ).get_json()
     names = [s["name"] for s in body["contents"]]
     assert names == ["Playgroup in Hartford", "Playgroup in New Haven", "Playgroup in Stamford"]
     distances = [s["distance"] for s in body["contents"]]
@@ -340,7 +408,9 @@ def test_proximity_keeps_only_nearby_services(client, places):
 
 
 def test_services_without_a_location_come_last_when_sorted_by_distance(client, places):
-    body = client.get("/services", query_string={"lat": 41.77, "lon": -72.67, "sort": "distance", "per_page": 100}).get_json()
+    body = client.get(
+        "/services", query_string={"lat": 41.77, "lon": -72.67, "sort": "distance", "per_page": 100}
+    ).get_json()
     with_distance = [s for s in body["contents"] if "distance" in s]
     assert [s["name"] for s in with_distance][:1] == ["Playgroup in Hartford"]
     assert body["contents"][: len(with_distance)] == with_distance
@@ -351,8 +421,11 @@ def test_postcode_with_sort_by_distance_keeps_its_coverage_filter(app, client, p
     """Without `proximity` a postcode still means "services covering its town": the
     playgroups state no service area, so they stay (the coverage rule); a service whose area
     is New Haven alone does not."""
-    elsewhere = save(app, name="New Haven reading hour",
-                     service_areas=[{"id": str(uuid.uuid4()), "name": "New Haven", "towns": ["New Haven"]}])
+    elsewhere = save(
+        app,
+        name="New Haven reading hour",
+        service_areas=[{"id": str(uuid.uuid4()), "name": "New Haven", "towns": ["New Haven"]}],
+    )
     body = client.get("/services", query_string={"postcode": "06106", "sort": "distance", "per_page": 100}).get_json()
     names = {s["name"] for s in body["contents"]}
     assert {"Playgroup in Hartford", "Playgroup in New Haven"} <= names
@@ -384,7 +457,9 @@ def test_bad_near_me_parameters_are_422s(client, params, field):
 
 
 def test_facets_count_with_every_other_filter(client, varied):
-    body = client.get("/services", query_string={"facets": ["language", "town", "program"], "language": "es"}).get_json()
+    body = client.get(
+        "/services", query_string={"facets": ["language", "town", "program"], "language": "es"}
+    ).get_json()
     facets = body["facets"]
     assert body["total_items"] == 2
     # The language facet ignores the language filter, so other choices stay visible.
@@ -433,10 +508,16 @@ def test_filters_follow_a_write_at_once(app, client, varied):
     index: a write that changes them moves the service between lists as soon as it returns."""
     service_id = varied["teens"]
     assert service_id not in ids(client, "/services", language="pl")
-    save(app, id=service_id, name="Teen drivers", minimum_age=15, maximum_age=19,
-         languages=[{"id": str(uuid.uuid4()), "code": "pl", "name": "Polish"}],
-         service_areas=[{"id": str(uuid.uuid4()), "name": "Meriden", "towns": ["Meriden"]}],
-         categories=["occh-injury-prevention"])
+    save(
+        app,
+        id=service_id,
+        name="Teen drivers",
+        minimum_age=15,
+        maximum_age=19,
+        languages=[{"id": str(uuid.uuid4()), "code": "pl", "name": "Polish"}],
+        service_areas=[{"id": str(uuid.uuid4()), "name": "Meriden", "towns": ["Meriden"]}],
+        categories=["occh-injury-prevention"],
+    )
     assert service_id in ids(client, "/services", language="pl")
     assert service_id not in ids(client, "/services", language="en")
     assert service_id in ids(client, "/services", town="Meriden")
@@ -450,14 +531,19 @@ def test_filters_follow_a_write_at_once(app, client, varied):
 def test_moving_a_category_under_another_moves_its_services(app, client):
     """A category filter includes the categories below it, also after the tree changes."""
     with app.app_context():
-        from models import TaxonomyTerm
         from sqlalchemy import select
+
+        from models import TaxonomyTerm
 
         terms = {t.code: t for t in db.session.scalars(select(TaxonomyTerm))}
         asthma = terms["occh-asthma-management"]
         data = {
-            "id": asthma.id, "taxonomy_id": asthma.taxonomy_id, "parent_id": terms["occh-healthy-housing"].id,
-            "code": asthma.code, "name": asthma.name, "description": asthma.description,
+            "id": asthma.id,
+            "taxonomy_id": asthma.taxonomy_id,
+            "parent_id": terms["occh-healthy-housing"].id,
+            "code": asthma.code,
+            "name": asthma.name,
+            "description": asthma.description,
         }
     asthma_services = set(ids(client, "/services", category="occh-asthma-management"))
     assert asthma_services and not asthma_services <= set(ids(client, "/services", category="occh-healthy-housing"))
@@ -493,7 +579,9 @@ def _pages_follow_one_order(client) -> None:
     first = client.get("/services", query_string={"search": "children families", "per_page": 6}).get_json()
     walked = []
     for page in (1, 2, 3):
-        body = client.get("/services", query_string={"search": "children families", "per_page": 2, "page": page}).get_json()
+        body = client.get(
+            "/services", query_string={"search": "children families", "per_page": 2, "page": page}
+        ).get_json()
         assert body["total_items"] == first["total_items"] > 6
         walked += [s["id"] for s in body["contents"]]
     assert walked == [s["id"] for s in first["contents"]]

@@ -1,5 +1,6 @@
 """Search in Spanish, as Hartford families type it: a Spanish vocabulary (seed_data/synonyms_es.csv),
 Spanish stems and folded accents find what the English words find, on both engines."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ connection when the answer turned internal; no redirect is followed; each attemp
 deadline; different subscriptions are served concurrently; the delivery log names outcomes,
 never exceptions. Every receiver here is a real socket on 127.0.0.1 (the tests that deliver to
 one turn WEBHOOK_ALLOW_PRIVATE_NETWORKS and WEBHOOK_ALLOW_HTTP on, as the suite must)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -167,20 +168,48 @@ def register(client, key, url, **extra):
 
 REFUSED = [
     # loopback, in every IPv4 notation the C library accepts, and IPv6
-    "https://127.0.0.1/", "https://127.255.255.254:5432/", "https://2130706433/", "https://0x7f000001/",
-    "https://0177.0.0.1/", "https://127.1/", "https://0x7f.1/", "https://017700000001/", "https://127.0.0.1./",
-    "https://[::1]/", "https://localhost/", "https://LOCALHOST./hooks",
+    "https://127.0.0.1/",
+    "https://127.255.255.254:5432/",
+    "https://2130706433/",
+    "https://0x7f000001/",
+    "https://0177.0.0.1/",
+    "https://127.1/",
+    "https://0x7f.1/",
+    "https://017700000001/",
+    "https://127.0.0.1./",
+    "https://[::1]/",
+    "https://localhost/",
+    "https://LOCALHOST./hooks",
     # RFC 1918, link-local (the cloud metadata address), CGNAT
-    "https://10.0.0.1/", "https://172.16.0.1/", "https://192.168.1.1/", "https://3232235777/",
-    "https://169.254.169.254/latest/meta-data/", "https://[fe80::1]/", "https://100.64.0.1/",
+    "https://10.0.0.1/",
+    "https://172.16.0.1/",
+    "https://192.168.1.1/",
+    "https://3232235777/",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://[fe80::1]/",
+    "https://100.64.0.1/",
     # unique-local, multicast, unspecified, reserved, broadcast
-    "https://[fc00::1]/", "https://[fd12:3456::1]/", "https://224.0.0.1/", "https://[ff02::1]/",
-    "https://0.0.0.0/", "https://0/", "https://[::]/", "https://240.0.0.1/", "https://255.255.255.255/",
+    "https://[fc00::1]/",
+    "https://[fd12:3456::1]/",
+    "https://224.0.0.1/",
+    "https://[ff02::1]/",
+    "https://0.0.0.0/",
+    "https://0/",
+    "https://[::]/",
+    "https://240.0.0.1/",
+    "https://255.255.255.255/",
     # IPv4-mapped, NAT64 and 6to4 forms of internal addresses
-    "https://[::ffff:127.0.0.1]/", "https://[::ffff:7f00:1]/", "https://[::ffff:10.0.0.1]/",
-    "https://[64:ff9b::a00:1]/", "https://[2002:7f00:1::1]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::ffff:7f00:1]/",
+    "https://[::ffff:10.0.0.1]/",
+    "https://[64:ff9b::a00:1]/",
+    "https://[2002:7f00:1::1]/",
     # not https, credentials, no host, a host that ends in a number but is no address
-    f"http://{PUBLIC}/", f"ftp://{PUBLIC}/", f"https://user:pw@{PUBLIC}/", "https:///x", "https://999.1.1.1/",
+    f"http://{PUBLIC}/",
+    f"ftp://{PUBLIC}/",
+    f"https://user:pw@{PUBLIC}/",
+    "https:///x",
+    "https://999.1.1.1/",
 ]
 
 
@@ -205,11 +234,22 @@ def test_a_refusal_names_the_class_and_not_the_address(client, keys):
 
 @pytest.mark.parametrize(
     "answer, reason",
-    [("127.0.0.1", "loopback"), ("::1", "loopback"), ("10.1.2.3", "private"), ("172.31.0.1", "private"),
-     ("192.168.0.10", "private"), ("169.254.169.254", "link-local"), ("fe80::1%2", "link-local"),
-     ("100.127.0.1", "shared (CGNAT)"), ("fd00::1", "unique-local"), ("239.1.1.1", "multicast"),
-     ("0.0.0.0", "unspecified"), ("240.1.1.1", "reserved"), ("::ffff:192.168.0.1", "private"),
-     ("192.0.2.1", "private")],
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.31.0.1", "private"),
+        ("192.168.0.10", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%2", "link-local"),
+        ("100.127.0.1", "shared (CGNAT)"),
+        ("fd00::1", "unique-local"),
+        ("239.1.1.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("240.1.1.1", "reserved"),
+        ("::ffff:192.168.0.1", "private"),
+        ("192.0.2.1", "private"),
+    ],
 )
 def test_a_name_that_resolves_to_an_internal_address_is_refused(answer, reason):
     policy = webhooks.Policy(resolve=lambda host, port: [answer])
@@ -295,7 +335,9 @@ def test_a_name_whose_answer_turns_internal_gets_no_connection(app, client, keys
     [attempt] = attempts(client, keys["sender"], hook_id)
     assert attempt["outcome"] == "address_refused" and attempt["status_code"] is None
     # The control: allowed to reach private networks, the same delivery does connect.
-    assert deliver(app, now=utcnow() + timedelta(minutes=1), resolve=lambda h, p: ["127.0.0.1"], allow_private=True) == 1
+    assert (
+        deliver(app, now=utcnow() + timedelta(minutes=1), resolve=lambda h, p: ["127.0.0.1"], allow_private=True) == 1
+    )
     deadline = time.monotonic() + 5
     while listener.connections == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -315,7 +357,10 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(app, 
     with app.app_context():
         owner = db.session.scalar(select(ApiClient).where(ApiClient.name == "Hartford Pediatrics"))
         webhooks.create_subscription(
-            db.session, owner, f"http://{NAME}:{receiver.port}/hooks", ["referral.created"],
+            db.session,
+            owner,
+            f"http://{NAME}:{receiver.port}/hooks",
+            ["referral.created"],
             webhooks.Policy.from_config(app.config, resolve=lambda h, p: ["127.0.0.1"]),
         )
         db.session.commit()
@@ -395,7 +440,9 @@ def test_a_slow_receiver_delays_another_subscriber_by_no_more_than_the_deadline(
     register(client, keys["receiver"], fast.url)
     submit(client, keys)
     with app.app_context():  # the slow subscriber's delivery is first in line
-        delivery = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.subscription_id == uuid.UUID(slow_hook["id"])))
+        delivery = db.session.scalar(
+            select(WebhookDelivery).where(WebhookDelivery.subscription_id == uuid.UUID(slow_hook["id"]))
+        )
         delivery.next_attempt_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
     started = time.monotonic()
@@ -562,10 +609,28 @@ def certificates(tmp_path_factory):
     for name in (NAME, "other.partner.test"):
         cert, key = folder / f"{name}.crt", folder / f"{name}.key"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
-             "-addext", f"subjectAltName=DNS:{name}"],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={name}",
+                "-addext",
+                f"subjectAltName=DNS:{name}",
+            ],
+            check=True,
+            capture_output=True,
         )
         made[name] = (cert, key)
     return made
@@ -591,7 +656,10 @@ def test_https_checks_the_certificate_against_the_host_name(app, client, keys, m
         owner = db.session.scalar(select(ApiClient).where(ApiClient.name == "Hartford Pediatrics"))
         for receiver in (good, wrong):
             webhooks.create_subscription(
-                db.session, owner, f"https://{NAME}:{receiver.port}/hooks", ["referral.created"],
+                db.session,
+                owner,
+                f"https://{NAME}:{receiver.port}/hooks",
+                ["referral.created"],
                 webhooks.Policy.from_config(app.config, **to_loopback),
             )
         db.session.commit()

@@ -6,13 +6,15 @@ valid body to start from. A generated body is that body with one value replaced 
 NUL or a lone surrogate, a huge number, a far-off date, a wrong type, a deep nest) or a key
 dropped or added, or hostile JSON text outright. Add a write operation by adding a row.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from api.extensions import db
-from tests.helpers import FHIR_JSON, bundle_for
-from tests.helpers import auth, body, submit
+from tests.helpers import FHIR_JSON, auth, body, bundle_for, submit
 
 EXAMPLES = 40
 
@@ -47,15 +48,30 @@ def webhook_body() -> dict:
 
 OPERATIONS = [
     Operation("POST /referrals", lambda ctx: "/referrals", ("sender",), body, idempotent=True),
-    Operation("POST /referrals/{id}/status", lambda ctx: f"/referrals/{ctx['referral_id']}/status",
-              ("receiver", "sender"), status_body),
+    Operation(
+        "POST /referrals/{id}/status",
+        lambda ctx: f"/referrals/{ctx['referral_id']}/status",
+        ("receiver", "sender"),
+        status_body,
+    ),
     Operation("POST /webhooks", lambda ctx: "/webhooks", ("sender", "receiver"), webhook_body),
     Operation("POST /fhir", lambda ctx: "/fhir", ("sender",), lambda: bundle_for(body()), FHIR_JSON, idempotent=True),
-    Operation("PATCH /fhir/Task/{id}", lambda ctx: f"/fhir/Task/{ctx['referral_id']}", ("receiver", "sender"),
-              lambda: [{"op": "replace", "path": "/status", "value": "accepted"}], "application/json-patch+json",
-              method="PATCH"),
-    Operation("PUT /fhir/Task/{id}", lambda ctx: f"/fhir/Task/{ctx['referral_id']}", ("receiver", "sender"),
-              lambda: {"resourceType": "Task", "status": "accepted", "intent": "order"}, FHIR_JSON, method="PUT"),
+    Operation(
+        "PATCH /fhir/Task/{id}",
+        lambda ctx: f"/fhir/Task/{ctx['referral_id']}",
+        ("receiver", "sender"),
+        lambda: [{"op": "replace", "path": "/status", "value": "accepted"}],
+        "application/json-patch+json",
+        method="PATCH",
+    ),
+    Operation(
+        "PUT /fhir/Task/{id}",
+        lambda ctx: f"/fhir/Task/{ctx['referral_id']}",
+        ("receiver", "sender"),
+        lambda: {"resourceType": "Task", "status": "accepted", "intent": "order"},
+        FHIR_JSON,
+        method="PUT",
+    ),
 ]
 
 
@@ -88,11 +104,33 @@ hostile_text = st.one_of(
     st.text(max_size=30),
     st.text(max_size=10).map(lambda s: s + "\x00" + s),
     st.text(max_size=10).map(lambda s: s + "\ud800"),
-    st.sampled_from(["\udfff", "a\ud83d", "", " ", "true", "1", "null", "9999-12-31T23:59:59-12:00",
-                     "0001-01-01T00:00:00+14:00", "2999-01-01", "Robert'); DROP TABLE referral;--", "x" * 5000]),
+    st.sampled_from(
+        [
+            "\udfff",
+            "a\ud83d",
+            "",
+            " ",
+            "true",
+            "1",
+            "null",
+            "9999-12-31T23:59:59-12:00",
+            "0001-01-01T00:00:00+14:00",
+            "2999-01-01",
+            "Robert'); DROP TABLE referral;--",
+            "x" * 5000,
+        ]
+    ),
 )
-far_dates = st.sampled_from(["9999-12-31T23:59:59-12:00", "9999-12-31", "0001-01-01T00:00:00+14:00",
-                             "1899-12-31T23:59:59Z", "2026-13-45", "99999-01-01T00:00:00Z"])
+far_dates = st.sampled_from(
+    [
+        "9999-12-31T23:59:59-12:00",
+        "9999-12-31",
+        "0001-01-01T00:00:00+14:00",
+        "1899-12-31T23:59:59Z",
+        "2026-13-45",
+        "99999-01-01T00:00:00Z",
+    ]
+)
 numbers = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -100,9 +138,11 @@ numbers = st.one_of(
     st.sampled_from([Raw("1e999"), Raw("-1e400"), Raw("1" + "0" * 400 + ".5")]),
 )
 scalars = st.one_of(hostile_text, far_dates, numbers, st.booleans(), st.none())
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                             st.dictionaries(hostile_text, inner, max_size=4)),
-                           max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(hostile_text, inner, max_size=4)),
+    max_leaves=12,
+)
 deep = st.integers(min_value=60, max_value=3000).map(lambda n: Raw("[" * n + "]" * n))
 replacement = st.one_of(scalars, json_values, deep)
 
@@ -138,10 +178,24 @@ def changed(value: Any, path: tuple, kind: str, new: Any, key: str) -> Any:
 def payloads(draw, operation: Operation) -> str | bytes:
     """JSON text: a valid body with one change (most examples), or hostile text outright."""
     if draw(st.integers(min_value=0, max_value=9)) == 0:
-        return draw(st.sampled_from([
-            "[" * 10_000, "{" * 5000, '{"a":' * 200 + "1" + "}" * 200, "1" * 5001, "{not json", "",
-            '{"status": "accepted", "status": "rejected"}', b"\xff\xfe\x00", "null", "[]", '"text"', "NaN",
-        ]))
+        return draw(
+            st.sampled_from(
+                [
+                    "[" * 10_000,
+                    "{" * 5000,
+                    '{"a":' * 200 + "1" + "}" * 200,
+                    "1" * 5001,
+                    "{not json",
+                    "",
+                    '{"status": "accepted", "status": "rejected"}',
+                    b"\xff\xfe\x00",
+                    "null",
+                    "[]",
+                    '"text"',
+                    "NaN",
+                ]
+            )
+        )
     start = operation.valid()
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         paths = paths_of(start)
@@ -172,16 +226,25 @@ def test_generated_bodies_never_fail_the_server_and_refusals_write_nothing(app, 
     context = {"referral_id": submit(client, keys).get_json()["id"]}
     answered: dict[int, int] = {}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(payload=payloads(operation), who=st.sampled_from(operation.who))
     def post(payload, who):
         headers = auth(keys[who])
         if operation.idempotent:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         before = table_digest(app)
-        response = client.open(operation.path(context), method=operation.method, data=payload,
-                               content_type=operation.content_type, headers=headers)
+        response = client.open(
+            operation.path(context),
+            method=operation.method,
+            data=payload,
+            content_type=operation.content_type,
+            headers=headers,
+        )
         answered[response.status_code] = answered.get(response.status_code, 0) + 1
         assert response.status_code < 500, response.get_data(as_text=True)[:500]
         assert response.is_json, response.mimetype

@@ -4,6 +4,7 @@ the app served by a real HTTP server on 127.0.0.1, on SQLite and on PostgreSQL; 
 
 Under CI=true a missing browser or axe-core fails the run; elsewhere these tests are skipped
 with the reason (`make browser` installs both)."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The web app in a real browser: a coordinator's referral from search to completion, the
 Spanish interface, the printed handout, keyboard-only search, form errors, double submits;
 axe-core on every page, and the screenshots of docs/web.md and the README."""
+
 from __future__ import annotations
 
 import io

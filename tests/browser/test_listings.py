@@ -1,5 +1,6 @@
 """Program staff's listings in a real browser: two editors open the same listing, the first
 saves, the second's stale save is refused with a message; axe-core on the listing pages."""
+
 from __future__ import annotations
 
 import uuid

@@ -6,6 +6,7 @@ save_service and once through core.bulk, into two databases of the same engine; 
 they touch must then hold the same rows, apart from `last_modified`, and the API must answer
 the same. Runs on SQLite and on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,8 +52,22 @@ HELP_ME_GROW = next(p for p in PROGRAMS if p["slug"] == "help-me-grow")
 CAMPUS = json.loads((ROOT / "seed_data" / "organizations.json").read_text())["organizations"][0]["locations"][0]["id"]
 
 TABLES = [
-    Organization, Location, Address, Service, Phone, Contact, Language, ReferralContactPoint, ServiceArea,
-    ServiceAreaTown, Attribute, ServiceAtLocation, ServiceSearch, SearchWord, SearchWordVariant, ServicePoint,
+    Organization,
+    Location,
+    Address,
+    Service,
+    Phone,
+    Contact,
+    Language,
+    ReferralContactPoint,
+    ServiceArea,
+    ServiceAreaTown,
+    Attribute,
+    ServiceAtLocation,
+    ServiceSearch,
+    SearchWord,
+    SearchWordVariant,
+    ServicePoint,
 ]
 SKIPPED_COLUMNS = {"last_modified", "id@service_search"}
 
@@ -111,7 +126,9 @@ def load_in_bulk(app, organizations: list[dict], services: list[dict], batch: in
     with app.app_context():
         assert bulk.insert_organizations(db.session, organizations) == len(organizations)
         for start in range(0, len(services), batch):
-            assert bulk.insert_services(db.session, services[start : start + batch]) == len(services[start : start + batch])
+            assert bulk.insert_services(db.session, services[start : start + batch]) == len(
+                services[start : start + batch]
+            )
             db.session.commit()
 
 
@@ -122,7 +139,9 @@ def snapshot(app) -> dict[str, list[tuple]]:
         for model in TABLES:
             table = model.__table__
             columns = [
-                c for c in table.columns if c.key not in SKIPPED_COLUMNS and f"{c.key}@{table.name}" not in SKIPPED_COLUMNS
+                c
+                for c in table.columns
+                if c.key not in SKIPPED_COLUMNS and f"{c.key}@{table.name}" not in SKIPPED_COLUMNS
             ]
             rows = db.session.execute(select(*columns)).all()
             tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
@@ -244,7 +263,9 @@ def test_records_already_in_the_database_are_updated_as_curation_would(app):
         # The organization again, renamed; a service again, renamed and recategorised; a new
         # service that takes over a phone of an existing one; and nine new services.
         organization = OrganizationIn().load({**raw_organizations[0], "name": "Quokka Family Agency"})
-        renamed = ServiceIn().load({**raw_services[3], "name": "Quokka Reading Circle", "categories": ["occh-advocacy"]})
+        renamed = ServiceIn().load(
+            {**raw_services[3], "name": "Quokka Reading Circle", "categories": ["occh-advocacy"]}
+        )
         phone_id = next(s["phones"][0]["id"] for s in raw_services[:10] if s["phones"])
         taker = ServiceIn().load({**raw_services[10], "phones": [{"id": phone_id, "number": "860-555-0100"}]})
         assert bulk.insert_organizations(session, [organization]) == 1
@@ -281,7 +302,9 @@ def test_loading_the_same_batch_twice_changes_nothing(app):
         bulk.insert_organizations(db.session, copy.deepcopy(organizations))
         bulk.insert_services(db.session, copy.deepcopy(services))
         db.session.commit()
-        stamps = set(db.session.scalars(select(Service.last_modified).where(Service.id.in_([s["id"] for s in services]))))
+        stamps = set(
+            db.session.scalars(select(Service.last_modified).where(Service.id.in_([s["id"] for s in services])))
+        )
     assert snapshot(app) == first
     assert len(stamps) == 1  # not rewritten by the second load
 

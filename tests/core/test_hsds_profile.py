@@ -14,6 +14,7 @@ stores, and everything that names those fields agrees with it, both ways:
 So a field added to a model, a schema or the catalogue alone fails here, with what is missing.
 Pure: no database, one engine.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ def hsds_package() -> dict[str, set[str]]:
 
 
 def is_nested(field: fields.Field) -> bool:
-    return isinstance(field, fields.Nested) or (isinstance(field, fields.List) and isinstance(field.inner, fields.Nested))
+    return isinstance(field, fields.Nested) or (
+        isinstance(field, fields.List) and isinstance(field.inner, fields.Nested)
+    )
 
 
 def answered(schema: type[Schema]) -> tuple[set[str], set[str]]:
@@ -131,7 +134,9 @@ def test_every_field_a_response_schema_answers_is_catalogued(spec: TableSpec):
     known = spec.names | set(SHAPED.get(spec.name, {})) | set(SERVER_KEPT.get(spec.name, {})) | COMPUTED
     assert sorted(plain - known) == [], f"{schema.__name__} answers fields the catalogue does not list"
     relations = set(inspect(spec.model).relationships.keys())
-    assert sorted(nested - relations) == [], f"{schema.__name__} nests records that are no relation of {spec.model.__name__}"
+    assert sorted(nested - relations) == [], (
+        f"{schema.__name__} nests records that are no relation of {spec.model.__name__}"
+    )
 
 
 def test_the_hsds_version_is_named_once():

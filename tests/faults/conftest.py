@@ -4,6 +4,7 @@ test's own, and real faults (a database restart, a killed worker, a receiver tha
 Every test is bounded: servers are stopped in `finally`, waits have deadlines, and the number
 of requests is fixed or bounded by a deadline.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy.orm import Session
@@ -45,11 +46,19 @@ def free_port() -> int:
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("RATELIMIT_", "REDIS_", "WEBHOOK_"))}
-    env.update({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false", "FLASK_APP": "wsgi", "LOG_LEVEL": "WARNING",
-                "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY,
-                # The fault tests' webhook receivers listen on 127.0.0.1 over http (refused by default).
-                "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true", "WEBHOOK_ALLOW_HTTP": "true",
-                **extra})
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": "false",
+            "FLASK_APP": "wsgi",
+            "LOG_LEVEL": "WARNING",
+            "DATA_ENCRYPTION_KEY": TEST_DATA_ENCRYPTION_KEY,
+            # The fault tests' webhook receivers listen on 127.0.0.1 over http (refused by default).
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            "WEBHOOK_ALLOW_HTTP": "true",
+            **extra,
+        }
+    )
     return env
 
 
@@ -117,9 +126,22 @@ class Gunicorn:
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [str(GUNICORN), "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}", "--timeout", "30",
-             "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=server_env(database_url, **env), stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                str(GUNICORN),
+                "--workers",
+                str(workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "30",
+                "--graceful-timeout",
+                "5",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=server_env(database_url, **env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.workers = workers
         try:
@@ -248,8 +270,13 @@ class WebhookWorker:
     def __init__(self, database_url: str, log_path: Path):
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [str(FLASK), "webhooks", "run"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-            env=server_env(database_url, WEBHOOK_BACKOFF_BASE_S=WEBHOOK_BACKOFF_BASE_S, WEBHOOK_TIMEOUT_S=WEBHOOK_TIMEOUT_S),
+            [str(FLASK), "webhooks", "run"],
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=server_env(
+                database_url, WEBHOOK_BACKOFF_BASE_S=WEBHOOK_BACKOFF_BASE_S, WEBHOOK_TIMEOUT_S=WEBHOOK_TIMEOUT_S
+            ),
         )
 
     def stop(self) -> None:

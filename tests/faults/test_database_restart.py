@@ -7,6 +7,7 @@ The webhook delivery worker runs through it too, and delivers every event once i
 This stops the machine's PostgreSQL server for a few seconds (`pg_ctlcluster`), so it runs
 only against a server on this machine; it always starts the server again.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,10 +24,18 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from models import Referral
-from tests.helpers import auth, body
 from tests.conftest import IN_CI, PG_URL
 from tests.faults.conftest import (
-    Gunicorn, Receiver, WebhookWorker, call, database_session, free_port, make_keys, wait_until)
+    Gunicorn,
+    Receiver,
+    WebhookWorker,
+    call,
+    database_session,
+    free_port,
+    make_keys,
+    wait_until,
+)
+from tests.helpers import auth, body
 
 OUTAGE_S = 2.0
 
@@ -43,15 +52,18 @@ def pg_ctl(action: str) -> None:
     version, name = local_cluster()
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action],
-        check=True, timeout=60, capture_output=True,
+        check=True,
+        timeout=60,
+        capture_output=True,
     )
 
 
 def accepting() -> bool:
     url = make_url(PG_URL)
     try:
-        psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres",
-                        connect_timeout=2).close()
+        psycopg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", connect_timeout=2
+        ).close()
         return True
     except psycopg.OperationalError:
         return False
@@ -68,8 +80,9 @@ def wait_for_postgres(deadline_s: float = 60) -> None:
 def ensure_started() -> None:
     """Start the server unless it already accepts connections, and wait until it does."""
     if not accepting():
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *local_cluster(), "start"], timeout=60,
-                       capture_output=True)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", *local_cluster(), "start"], timeout=60, capture_output=True
+        )
     wait_for_postgres()
 
 

@@ -1,5 +1,6 @@
 """The production server's request log: one JSON line per request, with the request id the
 caller sent (or a new one), returned to it; the path never carries the query string."""
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,17 @@ def test_gunicorn_writes_one_json_line_per_request_with_its_id(database, tmp_pat
     log_path = tmp_path / "gunicorn.log"
     with Gunicorn(database, log_path, LOG_LEVEL="INFO") as server:
         sent = {
-            "given": call("GET", server.url + "/services?search=" + SENSITIVE.replace(" ", "+"),
-                          headers={"X-Request-ID": "partner-req-7"}),
+            "given": call(
+                "GET",
+                server.url + "/services?search=" + SENSITIVE.replace(" ", "+"),
+                headers={"X-Request-ID": "partner-req-7"},
+            ),
             "generated": call("GET", server.url + "/organizations?per_page=2"),
-            "refused": call("GET", server.url + "/services?per_page=0&search=" + SENSITIVE.replace(" ", "+"),
-                            headers={"X-Request-ID": "not a token!"}),
+            "refused": call(
+                "GET",
+                server.url + "/services?per_page=0&search=" + SENSITIVE.replace(" ", "+"),
+                headers={"X-Request-ID": "not a token!"},
+            ),
             "missing": call("GET", server.url + "/programs/no-such-program"),
         }
     assert sent["given"].headers["x-request-id"] == "partner-req-7"

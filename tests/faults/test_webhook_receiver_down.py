@@ -1,6 +1,7 @@
 """A webhook receiver that is down for a while: the delivery worker (`flask webhooks run`, a
 process of its own) keeps retrying with backoff, and once the receiver is back every event
 arrives, exactly once per subscription, signed; the attempts are recorded."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ from sqlalchemy import select
 from core import webhooks
 from models import ReferralEvent
 from models.vocab import WEBHOOK_EVENTS
+from tests.faults.conftest import Receiver, WebhookWorker, database_session, free_port, make_keys, wait_until
 from tests.helpers import auth, body, move
-from tests.faults.conftest import Receiver, database_session, free_port, make_keys, WebhookWorker, wait_until
 
 REFERRALS = 4
 
@@ -29,7 +30,9 @@ def test_events_sent_while_the_receiver_is_down_arrive_once_it_is_back(app, clie
     }
     # The receiver is down (its port refuses connections) while referrals are sent and moved.
     for _ in range(REFERRALS):
-        created = client.post("/referrals", json=body(), headers=auth(keys["sender"], **{"Idempotency-Key": str(time.time_ns())}))
+        created = client.post(
+            "/referrals", json=body(), headers=auth(keys["sender"], **{"Idempotency-Key": str(time.time_ns())})
+        )
         assert created.status_code == 201
         assert move(client, keys, created.get_json()["id"], "receiver", "accepted").status_code == 200
     events_per_hook = 2 * REFERRALS
@@ -60,7 +63,9 @@ def test_events_sent_while_the_receiver_is_down_arrive_once_it_is_back(app, clie
         receiver.stop()
 
     with database_session(database_url) as session:
-        event_ids = {str(e) for e in session.scalars(select(ReferralEvent.id).where(ReferralEvent.type.in_(WEBHOOK_EVENTS)))}
+        event_ids = {
+            str(e) for e in session.scalars(select(ReferralEvent.id).where(ReferralEvent.type.in_(WEBHOOK_EVENTS)))
+        }
     assert len(event_ids) == events_per_hook
 
     # Every event arrived, once per subscription, signed with that subscription's secret.

@@ -1,5 +1,6 @@
 """A worker killed with SIGKILL in the middle of referral traffic loses no referral and makes
 none twice: clients retry with their Idempotency-Key until they get an answer."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,8 @@ import uuid
 from sqlalchemy import select
 
 from models import IdempotencyKey, Referral
-from tests.helpers import auth, body
 from tests.faults.conftest import Gunicorn, call, database_session, make_keys
+from tests.helpers import auth, body
 
 CLIENTS = 8
 MAX_REFERRALS_PER_CLIENT = 150  # traffic runs until a kill cut a request, within these bounds
@@ -52,8 +53,9 @@ def test_referrals_survive_a_worker_killed_mid_traffic(database, tmp_path):
                 payload = body(reason=f"Fault test referral {number}-{index}.")
                 give_up = time.monotonic() + RETRY_FOR_S
                 while time.monotonic() < give_up:
-                    reply = call("POST", server.url + "/referrals", payload,
-                                 auth(keys["sender"], **{"Idempotency-Key": key}))
+                    reply = call(
+                        "POST", server.url + "/referrals", payload, auth(keys["sender"], **{"Idempotency-Key": key})
+                    )
                     traffic.set()
                     if reply.status in (200, 201):
                         with lock:

@@ -1,4 +1,5 @@
 """Shared helpers of the web app's tests: staff accounts, sign-in, forms with CSRF tokens."""
+
 from __future__ import annotations
 
 import html

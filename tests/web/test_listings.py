@@ -1,5 +1,6 @@
 """Program staff's listings: edit, verify, capacity and referrals on or off, through forms
 that call the API's core writes (If-Match by the record's ETag in a hidden field)."""
+
 from __future__ import annotations
 
 import uuid
@@ -44,8 +45,20 @@ def history_count(app) -> int:
 
 
 def edit_form(page: str, **changes) -> dict:
-    names = ("name", "alternate_name", "description", "eligibility_description", "application_process",
-             "fees_description", "interpretation_services", "alert", "url", "email", "minimum_age", "maximum_age")
+    names = (
+        "name",
+        "alternate_name",
+        "description",
+        "eligibility_description",
+        "application_process",
+        "fees_description",
+        "interpretation_services",
+        "alert",
+        "url",
+        "email",
+        "minimum_age",
+        "maximum_age",
+    )
     form = {name: hidden_or_text(page, name) for name in names}
     form.update(changes)
     return form
@@ -74,7 +87,14 @@ def test_my_listings_shows_the_programs_services_only_and_is_never_stored(homes)
 def test_staff_edit_their_service_and_the_api_shows_it(app, homes):
     page, token, etag = opened(homes)
     before = api_record(homes)
-    form = edit_form(page, csrf_token=token, etag=etag, description="Checks homes for lead and other hazards.", minimum_age="0", maximum_age="18")
+    form = edit_form(
+        page,
+        csrf_token=token,
+        etag=etag,
+        description="Checks homes for lead and other hazards.",
+        minimum_age="0",
+        maximum_age="18",
+    )
     response = homes.post(f"{LISTING}/edit", data=form)
     assert response.status_code == 303
     record = api_record(homes)
@@ -89,13 +109,21 @@ def test_staff_edit_their_service_and_the_api_shows_it(app, homes):
 
 def test_staff_verify_with_a_note_set_capacity_and_turn_referrals_on(app, homes):
     _page, token, etag = opened(homes)
-    assert homes.post(f"{LISTING}/verify", data={"csrf_token": token, "etag": etag, "note": "Called the office."}).status_code == 303
+    assert (
+        homes.post(
+            f"{LISTING}/verify", data={"csrf_token": token, "etag": etag, "note": "Called the office."}
+        ).status_code
+        == 303
+    )
     record = api_record(homes)
     from models import utcnow
 
     assert record["assured_date"] == utcnow().date().isoformat()
     with app.app_context():
-        assert db.session.scalar(select(RecordHistory.note).where(RecordHistory.action == "verify")) == "Called the office."
+        assert (
+            db.session.scalar(select(RecordHistory.note).where(RecordHistory.action == "verify"))
+            == "Called the office."
+        )
 
     _page, token, etag = opened(homes)
     capacity = {"status": "waitlist", "available": "0", "maximum": "12", "unit": "families", "expected_wait_days": "21"}
@@ -106,7 +134,12 @@ def test_staff_verify_with_a_note_set_capacity_and_turn_referrals_on(app, homes)
 
     _page, token, etag = opened(homes)
     assert api_record(homes)["accepts_referrals"] is False
-    assert homes.post(f"{LISTING}/referrals", data={"csrf_token": token, "etag": etag, "accepts_referrals": "true"}).status_code == 303
+    assert (
+        homes.post(
+            f"{LISTING}/referrals", data={"csrf_token": token, "etag": etag, "accepts_referrals": "true"}
+        ).status_code
+        == 303
+    )
     assert api_record(homes)["accepts_referrals"] is True
     assert "Referrals are now on." in homes.get(LISTING).get_data(as_text=True)
 
@@ -114,7 +147,9 @@ def test_staff_verify_with_a_note_set_capacity_and_turn_referrals_on(app, homes)
 def test_a_capacity_the_api_refuses_is_refused_here_beside_its_field(app, homes):
     _page, token, etag = opened(homes)
     count = history_count(app)
-    response = homes.post(f"{LISTING}/capacity", data={"csrf_token": token, "etag": etag, "status": "capacity", "available": "5"})
+    response = homes.post(
+        f"{LISTING}/capacity", data={"csrf_token": token, "etag": etag, "status": "capacity", "available": "5"}
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and 'id="unit-error"' in page  # counts need a unit (core's rule)
     assert api_record(homes).get("capacities", []) == [] and history_count(app) == count
@@ -131,7 +166,9 @@ def test_a_record_the_import_rules_refuse_changes_nothing(app, homes):
 def test_another_programs_service_is_refused(app, homes):
     assert homes.get(f"/app/listings/{HMG_CT}").status_code == 403
     _page, token, etag = opened(homes)
-    response = homes.post(f"/app/listings/{HMG_CT}/referrals", data={"csrf_token": token, "etag": etag, "accepts_referrals": "true"})
+    response = homes.post(
+        f"/app/listings/{HMG_CT}/referrals", data={"csrf_token": token, "etag": etag, "accepts_referrals": "true"}
+    )
     assert response.status_code == 403
     assert api_record(homes, HMG_CT)["accepts_referrals"] is False
     assert homes.get(f"/app/listings/{uuid.uuid4()}").status_code == 404
@@ -146,22 +183,37 @@ def test_a_coordinator_has_no_listings(app, client):
 def test_a_stale_save_is_refused_with_a_message_and_changes_nothing(app, homes):
     page, token, first_etag = opened(homes)
     # A second editor saves first (here the same account in another tab: the version is what counts).
-    assert homes.post(f"{LISTING}/edit", data=edit_form(page, csrf_token=token, etag=first_etag, description="The first editor's text.")).status_code == 303
+    assert (
+        homes.post(
+            f"{LISTING}/edit",
+            data=edit_form(page, csrf_token=token, etag=first_etag, description="The first editor's text."),
+        ).status_code
+        == 303
+    )
     count = history_count(app)
-    response = homes.post(f"{LISTING}/edit", data=edit_form(page, csrf_token=token, etag=first_etag, description="The second editor's text."))
+    response = homes.post(
+        f"{LISTING}/edit",
+        data=edit_form(page, csrf_token=token, etag=first_etag, description="The second editor's text."),
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "Someone else saved this listing after you opened it" in body
-    assert "The first editor&#39;s text." in body or "The first editor's text." in body  # the page shows it as it is now
+    assert (
+        "The first editor&#39;s text." in body or "The first editor's text." in body
+    )  # the page shows it as it is now
     assert api_record(homes)["description"] == "The first editor's text." and history_count(app) == count
     # The stale version refuses the other forms too.
-    stale = homes.post(f"{LISTING}/referrals", data={"csrf_token": token, "etag": first_etag, "accepts_referrals": "true"})
+    stale = homes.post(
+        f"{LISTING}/referrals", data={"csrf_token": token, "etag": first_etag, "accepts_referrals": "true"}
+    )
     assert stale.status_code == 409 and api_record(homes)["accepts_referrals"] is False
 
 
 def test_a_form_without_its_version_or_token_changes_nothing(app, homes):
     _page, token, _etag = opened(homes)
-    assert homes.post(f"{LISTING}/referrals", data={"csrf_token": token, "accepts_referrals": "true"}).status_code == 409
+    assert (
+        homes.post(f"{LISTING}/referrals", data={"csrf_token": token, "accepts_referrals": "true"}).status_code == 409
+    )
     assert homes.post(f"{LISTING}/referrals", data={"accepts_referrals": "true"}).status_code == 400
     assert api_record(homes)["accepts_referrals"] is False
 

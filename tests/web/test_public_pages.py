@@ -1,4 +1,5 @@
 """Find help: the public search, service and handout pages (no sign-in)."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """Staff accounts, sign-in, referring from a service page, the program's inbox and the
 status buttons: the same core rules as the API, through forms with CSRF tokens."""
+
 from __future__ import annotations
 
 import re
@@ -45,7 +46,8 @@ def referral_count(app) -> int:
 def send_referral(client, **changes):
     page, token, submission = open_referral_form(client)
     return client.post(
-        f"/app/services/{HMG_CT}/refer", data={**referral_form(**changes), "csrf_token": token, "submission_id": submission}
+        f"/app/services/{HMG_CT}/refer",
+        data={**referral_form(**changes), "csrf_token": token, "submission_id": submission},
     )
 
 
@@ -55,7 +57,17 @@ def send_referral(client, **changes):
 def test_flask_staff_create_reads_the_password_from_stdin_and_hashes_it(app):
     runner = app.test_cli_runner()
     result = runner.invoke(
-        args=["staff", "create", "--email", "Intake@HMG.example", "--role", "program_staff", "--program", "help-me-grow", "--password-stdin"],
+        args=[
+            "staff",
+            "create",
+            "--email",
+            "Intake@HMG.example",
+            "--role",
+            "program_staff",
+            "--program",
+            "help-me-grow",
+            "--password-stdin",
+        ],
         input=PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output
@@ -78,7 +90,9 @@ def test_flask_staff_create_reads_the_password_from_stdin_and_hashes_it(app):
 )
 def test_flask_staff_create_refuses_what_it_cannot_do(app, args, message):
     password = "short\n" if message == "12 to" else PASSWORD + "\n"
-    result = app.test_cli_runner().invoke(args=["staff", "create", "--email", "a@b.example", *args, "--password-stdin"], input=password)
+    result = app.test_cli_runner().invoke(
+        args=["staff", "create", "--email", "a@b.example", *args, "--password-stdin"], input=password
+    )
     assert result.exit_code != 0 and message in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count(StaffUser.id))) == 0
@@ -113,7 +127,9 @@ def test_sign_in_gives_a_new_http_only_lax_session_and_sign_out_ends_it(people, 
 def test_the_session_cookie_is_secure_over_https(people, client):
     page = client.get("/app/sign-in", base_url="https://localhost").get_data(as_text=True)
     response = client.post(
-        "/app/sign-in", base_url="https://localhost", data={"email": COORDINATOR, "password": PASSWORD, "csrf_token": csrf(page)}
+        "/app/sign-in",
+        base_url="https://localhost",
+        data={"email": COORDINATOR, "password": PASSWORD, "csrf_token": csrf(page)},
     )
     assert response.status_code == 303 and "Secure" in response.headers["Set-Cookie"]
 
@@ -205,7 +221,9 @@ def test_a_form_error_is_shown_by_its_field_and_keeps_every_typed_value(people, 
 def test_no_consent_no_referral(people, client):
     sign_in(client, COORDINATOR)
     response = send_referral(client, consent_obtained=None)
-    assert response.status_code == 422 and "A referral needs the family&#39;s consent." in response.get_data(as_text=True)
+    assert response.status_code == 422 and "A referral needs the family&#39;s consent." in response.get_data(
+        as_text=True
+    )
     assert referral_count(people) == 0
 
 
@@ -213,7 +231,8 @@ def test_a_service_that_takes_no_referrals_says_so(people, client):
     sign_in(client, COORDINATOR)
     page, token, submission = open_referral_form(client, HMG_NATIONAL)
     response = client.post(
-        f"/app/services/{HMG_NATIONAL}/refer", data={**referral_form(), "csrf_token": token, "submission_id": submission}
+        f"/app/services/{HMG_NATIONAL}/refer",
+        data={**referral_form(), "csrf_token": token, "submission_id": submission},
     )
     assert response.status_code == 422
     assert "does not accept referrals" in response.get_data(as_text=True)
@@ -233,9 +252,14 @@ def test_a_double_submit_creates_one_referral(people, client):
 def test_a_corrected_form_keeps_its_submission_and_makes_one_referral(people, client):
     sign_in(client, COORDINATOR)
     page, token, submission = open_referral_form(client)
-    bad = client.post(f"/app/services/{HMG_CT}/refer", data={**referral_form(reason=""), "csrf_token": token, "submission_id": submission})
+    bad = client.post(
+        f"/app/services/{HMG_CT}/refer",
+        data={**referral_form(reason=""), "csrf_token": token, "submission_id": submission},
+    )
     assert bad.status_code == 422 and f'value="{submission}"' in bad.get_data(as_text=True)
-    good = client.post(f"/app/services/{HMG_CT}/refer", data={**referral_form(), "csrf_token": token, "submission_id": submission})
+    good = client.post(
+        f"/app/services/{HMG_CT}/refer", data={**referral_form(), "csrf_token": token, "submission_id": submission}
+    )
     assert good.status_code == 303 and referral_count(people) == 1
 
 
@@ -249,7 +273,7 @@ def buttons(page: str) -> list[str]:
 def test_program_staff_accept_and_complete_and_the_coordinator_sees_it(people, client):
     sign_in(client, COORDINATOR)
     referral_url = send_referral(client).headers["Location"]
-    referral_path = referral_url[referral_url.index("/app/"):]
+    referral_path = referral_url[referral_url.index("/app/") :]
     assert buttons(client.get(referral_path).get_data(as_text=True)) == ["cancelled", "entered-in-error"]
 
     staff_client = people.test_client()
@@ -261,14 +285,21 @@ def test_program_staff_accept_and_complete_and_the_coordinator_sees_it(people, c
     assert buttons(page) == ["accepted", "rejected"]  # exactly the receiver's next statuses
     token = csrf(page)
     version = re.search(r'name="version" value="(\d+)"', page).group(1)
-    accepted = staff_client.post(referral_path + "/status", data={"status": "accepted", "version": version, "csrf_token": token})
+    accepted = staff_client.post(
+        referral_path + "/status", data={"status": "accepted", "version": version, "csrf_token": token}
+    )
     assert accepted.status_code == 303
     page = staff_client.get(referral_path).get_data(as_text=True)
     assert buttons(page) == ["in-progress", "on-hold", "completed", "failed"]
     version = re.search(r'name="version" value="(\d+)"', page).group(1)
     done = staff_client.post(
         referral_path + "/status",
-        data={"status": "completed", "outcome": "Evaluation booked for 12 December.", "version": version, "csrf_token": token},
+        data={
+            "status": "completed",
+            "outcome": "Evaluation booked for 12 December.",
+            "version": version,
+            "csrf_token": token,
+        },
     )
     assert done.status_code == 303
 
@@ -281,11 +312,13 @@ def test_program_staff_accept_and_complete_and_the_coordinator_sees_it(people, c
 def test_declining_needs_a_reason(people, client):
     sign_in(client, COORDINATOR)
     location = send_referral(client).headers["Location"]
-    path = location[location.index("/app/"):]
+    path = location[location.index("/app/") :]
     staff_client = people.test_client()
     sign_in(staff_client, HMG_STAFF)
     page = staff_client.get(path).get_data(as_text=True)
-    response = staff_client.post(path + "/status", data={"status": "rejected", "version": "1", "csrf_token": csrf(page)})
+    response = staff_client.post(
+        path + "/status", data={"status": "rejected", "version": "1", "csrf_token": csrf(page)}
+    )
     assert response.status_code == 422 and "A reason is required" in response.get_data(as_text=True)
     with people.app_context():
         assert db.session.scalar(select(Referral.status)) == "requested"
@@ -294,13 +327,20 @@ def test_declining_needs_a_reason(people, client):
 def test_a_stale_status_change_is_refused_with_a_message(people, client):
     sign_in(client, COORDINATOR)
     location = send_referral(client).headers["Location"]
-    path = location[location.index("/app/"):]
+    path = location[location.index("/app/") :]
     staff_client = people.test_client()
     sign_in(staff_client, HMG_STAFF)
     page = staff_client.get(path).get_data(as_text=True)
     token = csrf(page)
-    assert staff_client.post(path + "/status", data={"status": "accepted", "version": "1", "csrf_token": token}).status_code == 303
-    stale = staff_client.post(path + "/status", data={"status": "rejected", "reason": "Full", "version": "1", "csrf_token": token})
+    assert (
+        staff_client.post(
+            path + "/status", data={"status": "accepted", "version": "1", "csrf_token": token}
+        ).status_code
+        == 303
+    )
+    stale = staff_client.post(
+        path + "/status", data={"status": "rejected", "reason": "Full", "version": "1", "csrf_token": token}
+    )
     assert stale.status_code == 409 and "Someone changed this referral" in stale.get_data(as_text=True)
     with people.app_context():
         assert db.session.scalar(select(Referral.status)) == "accepted"
@@ -309,7 +349,7 @@ def test_a_stale_status_change_is_refused_with_a_message(people, client):
 def test_a_move_the_user_may_not_make_is_refused(people, client):
     sign_in(client, COORDINATOR)
     location = send_referral(client).headers["Location"]
-    path = location[location.index("/app/"):]
+    path = location[location.index("/app/") :]
     page = client.get(path).get_data(as_text=True)
     response = client.post(path + "/status", data={"status": "accepted", "csrf_token": csrf(page)})
     assert response.status_code == 422 and "Only the receiving program" in response.get_data(as_text=True)
@@ -318,7 +358,7 @@ def test_a_move_the_user_may_not_make_is_refused(people, client):
 def test_another_coordinator_cannot_see_the_referral(people, client):
     sign_in(client, COORDINATOR)
     location = send_referral(client).headers["Location"]
-    path = location[location.index("/app/"):]
+    path = location[location.index("/app/") :]
     other = people.test_client()
     sign_in(other, OTHER_COORDINATOR)
     assert other.get(path).status_code == 404
