@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from flask import current_app, g, request
@@ -163,7 +164,8 @@ def page_links(page: Page, resource_type: str) -> dict[str, str]:
     return links
 
 
-def bad_parameter(name: str, message: str):
+# flask-smorest ships no types, so mypy cannot know that its abort() always raises.
+def bad_parameter(name: str, message: str) -> NoReturn:  # type: ignore[misc]
     abort(400, message="A search parameter is invalid; see the issues.", errors={name: [message]})
 
 
@@ -225,7 +227,7 @@ def updated_task(referral_id: uuid.UUID, expected: int | None, incoming_of):
     try:
         data = StatusChangeIn().load(move)
     except ValidationError as exc:
-        return outcome_response(422, "The Task has invalid values; see the issues.", fhir.task_paths(exc.messages))
+        return outcome_response(422, "The Task has invalid values; see the issues.", fhir.task_paths(exc.messages_dict))
     try:
         referrals.move_referral(
             session(), g.client, referral, data["status"], data.get("reason"), data.get("outcome"), expected
@@ -517,7 +519,7 @@ class Transaction(MethodView):
             data = ReferralIn().load(incoming.data)
         except ValidationError as exc:
             return outcome_response(
-                422, "The referral has invalid values; see the issues.", fhir.fhir_paths(exc.messages)
+                422, "The referral has invalid values; see the issues.", fhir.fhir_paths(exc.messages_dict)
             )
         submitted = referrals.submit_referral(session(), g.client, data, key)
         referral = submitted.referral

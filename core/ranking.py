@@ -51,6 +51,7 @@ import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import snowballstemmer
 from sqlalchemy import Engine, func, select
@@ -59,6 +60,9 @@ from sqlalchemy.orm import Session
 from core import directory_version
 from core.text import normalise
 from models import SearchChange, ServiceSearch
+
+if TYPE_CHECKING:  # for annotations only: loaded when first used (see _tantivy)
+    import tantivy
 
 # The text fields and their weights, as FTS5's bm25() weighs them (core.search.SQLITE_WEIGHTS).
 FIELD_WEIGHTS = {
@@ -135,9 +139,9 @@ _COLUMNS = [ServiceSearch.service_id, *(getattr(ServiceSearch, name) for name in
 
 @dataclass
 class _State:
-    index: object
-    writer: object
-    searcher: object
+    index: tantivy.Index
+    writer: tantivy.IndexWriter
+    searcher: tantivy.Searcher
     stemmer: _Stemmer
     documents: int
     version: str | None = None
@@ -212,9 +216,10 @@ class TantivyRanker:
         """Build the index again from the database (what a rebuild marker asks)."""
         with self._lock:
             version = directory_version.current(session).tag
-            self._replace(self._build(session))
-            self._state.version = version
-            return self._state
+            state = self._build(session)
+            state.version = version
+            self._replace(state)
+            return state
 
     def _replace(self, state: _State | None) -> None:
         old, self._state = self._state, state
@@ -388,7 +393,9 @@ class TantivyRanker:
         state = self.ready(session)
         if state is None:
             return None
-        return state.searcher.search(self.query(state, terms, tag_groups), 1, count=True).count
+        result = state.searcher.search(self.query(state, terms, tag_groups), 1, count=True)
+        # tantivy 0.27's stub leaves out SearchResult.count (the extension module has it).
+        return result.count  # type: ignore[attr-defined]
 
 
 _rankers: weakref.WeakKeyDictionary[Engine, TantivyRanker] = weakref.WeakKeyDictionary()
@@ -398,8 +405,7 @@ _rankers_lock = threading.Lock()
 def ranker(session: Session, directory: str | None = None) -> TantivyRanker:
     """This process's Tantivy index of the session's database (one per SQLAlchemy engine),
     kept under `directory` (SEARCH_INDEX_DIR) or in memory."""
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
+    engine = session.get_bind().engine  # an Engine's .engine is itself, a Connection's its engine
     with _rankers_lock:
         found = _rankers.get(engine)
         if found is None:

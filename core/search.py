@@ -17,9 +17,11 @@ from __future__ import annotations
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, Float, Integer, Uuid, cast, false, func, null, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from core.search_index import (  # noqa: F401  (re-exported: callers index through core.search)
     SERVICES_PER_INDEX_BATCH,
@@ -108,8 +110,7 @@ _rum_by_engine: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDiction
 def ranks_in_index(session: Session) -> bool:
     """Whether this PostgreSQL database has the RUM ranking index (looked up once per engine;
     without it, matches are ranked with ts_rank over the GIN index's matches)."""
-    bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
+    engine = session.get_bind().engine  # an Engine's .engine is itself, a Connection's its engine
     if engine not in _rum_by_engine:
         found = session.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :name"), {"name": RUM_INDEX}).first()
         _rum_by_engine[engine] = found is not None
@@ -127,7 +128,8 @@ def hits(session: Session, criteria: Criteria):
     `tiebreak` orders equal scores as `top_hits` does (the index row on SQLite, the service id
     on PostgreSQL), so a list streamed whole comes in the order of its pages."""
     engine = dialect(session)
-    columns = {"service_id": Uuid(), "score": Float(), "tiebreak": Uuid() if engine == "postgresql" else Integer()}
+    tiebreak: TypeEngine[Any] = Uuid() if engine == "postgresql" else Integer()
+    columns: dict[str, TypeEngine[Any]] = {"service_id": Uuid(), "score": Float(), "tiebreak": tiebreak}
     if criteria.impossible:
         # A typed NULL: PostgreSQL would read an untyped one as text, which a Float column rejects.
         return (

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,7 +78,23 @@ def search_fields(
     }
 
 
-def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TaxonomyTerm | None]) -> list[str]:
+class Term(Protocol):
+    """A taxonomy term as search reads it: a TaxonomyTerm, or a row with these columns."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def taxonomy_id(self) -> uuid.UUID | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def parent_id(self) -> uuid.UUID | None: ...
+
+
+_T = TypeVar("_T", bound=Term)
+
+
+def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], Term | None]) -> list[str]:
     """The names of the categories `term_ids` and of every category above them, each once.
 
     `term` looks a term up by id (anything with `id`, `name` and `parent_id`): the session for
@@ -88,9 +104,9 @@ def category_names(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], Ta
     return [current.name for current in ancestry(term_ids, term)]
 
 
-def ancestry(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], TaxonomyTerm | None]) -> list[TaxonomyTerm]:
+def ancestry(term_ids: Iterable[uuid.UUID], term: Callable[[uuid.UUID], _T | None]) -> list[_T]:
     """The terms `term_ids` and every term above them, each once, in walking order."""
-    found: list[TaxonomyTerm] = []
+    found: list[_T] = []
     seen: set[uuid.UUID] = set()
     for term_id in term_ids:
         current = term(term_id)
@@ -106,7 +122,7 @@ def tag_text(
     status: str,
     organization_id: uuid.UUID,
     program_id: uuid.UUID | None,
-    terms: Iterable[TaxonomyTerm],
+    terms: Iterable[Term],
     areas: Iterable[tuple[bool, Iterable[str]]],
     language_codes: Iterable[str | None],
 ) -> str:
@@ -158,7 +174,7 @@ class _TermRow(NamedTuple):
 class _BatchRecords:
     """What the index rows of a batch of services are made from, read with one query per table."""
 
-    services: list
+    services: Sequence
     organizations: dict
     programs: dict
     categories: dict[uuid.UUID, list[uuid.UUID]]  # by service, in order
@@ -166,11 +182,11 @@ class _BatchRecords:
     areas: dict[uuid.UUID, list]  # by service
     towns: dict[uuid.UUID, list[str]]  # by service area
     languages: dict[uuid.UUID, list[str | None]]  # by service
-    places: list  # (service_id, location_id)
+    places: Sequence  # (service_id, location_id)
     locations: dict  # by id, with their addresses
 
 
-def _owners(session: Session, services: list) -> tuple[dict, dict]:
+def _owners(session: Session, services: Sequence) -> tuple[dict, dict]:
     """The organizations and programs (id, name, alternate name) of the services, by id."""
     organizations = {
         row.id: row
@@ -227,7 +243,7 @@ def _areas(session: Session, ids: list[uuid.UUID]) -> tuple[dict[uuid.UUID, list
     return areas, towns
 
 
-def _places(session: Session, ids: list[uuid.UUID]) -> tuple[list, dict]:
+def _places(session: Session, ids: list[uuid.UUID]) -> tuple[Sequence, dict]:
     """The (service, location) pairs of the services, and those locations with their addresses."""
     places = session.execute(
         select(ServiceAtLocation.service_id, ServiceAtLocation.location_id).where(ServiceAtLocation.service_id.in_(ids))

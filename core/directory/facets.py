@@ -56,17 +56,17 @@ def _town_counts(session: Session, ids) -> list[dict]:
     """Services by named town, each town also covered by every statewide service and every
     service that states no area (the coverage rule, see `query.criteria`); and `statewide`."""
     statewide = select(ServiceArea.service_id).where(ServiceArea.statewide.is_(True), ServiceArea.service_id.in_(ids))
-    n_statewide = session.scalar(
+    n_statewide = session.execute(
         select(func.count(func.distinct(ServiceArea.service_id))).where(
             ServiceArea.statewide.is_(True), ServiceArea.service_id.in_(ids)
         )
-    )
+    ).scalar_one()
     named = select(ServiceArea.service_id).join(ServiceAreaTown, ServiceAreaTown.service_area_id == ServiceArea.id)
-    n_unstated = session.scalar(
+    n_unstated = session.execute(
         select(func.count(Service.id)).where(
             Service.id.in_(ids), Service.id.not_in(statewide), Service.id.not_in(named)
         )
-    )
+    ).scalar_one()
     rows = session.execute(
         select(ServiceAreaTown.town, func.count(func.distinct(ServiceArea.service_id)))
         .join(ServiceArea, ServiceArea.id == ServiceAreaTown.service_area_id)

@@ -43,6 +43,7 @@ def suggestions(session: Session, query: ServiceQuery) -> dict:
     does not know replaced by the closest word it does, when one is close) and `categories`
     (broader categories to browse: the parents of the categories filtered on, else the
     top-level categories with active services), each {code, name}."""
+    assert query.search  # asked for a search only (search_guidance)
     out: dict = {}
     parsed = search.parse(query.search)
     replaced, changed = [], False
@@ -115,7 +116,9 @@ def _check_towns(session: Session, towns: list[str], refusals: _Refusals) -> Non
 def _check_categories(session: Session, categories: list[str], refusals: _Refusals) -> None:
     """A category is a term's code or id."""
     codes = {
-        code.lower(): code for code in session.scalars(select(TaxonomyTerm.code).where(TaxonomyTerm.code.is_not(None)))
+        code.lower(): code
+        for code in session.scalars(select(TaxonomyTerm.code).where(TaxonomyTerm.code.is_not(None)))
+        if code is not None  # none is: the query leaves them out (this tells the type checker)
     }
     ids = []
     for value in categories:

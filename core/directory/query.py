@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from core import geo, search, tags
@@ -223,6 +224,7 @@ def matching_service_ids(session: Session, query: ServiceQuery, skip: str | None
 def _nearest(query: ServiceQuery):
     """Each service's distance in metres from the query point to its nearest location."""
     point = query.point
+    assert point is not None  # called only for a query with a point (a radius or measures_distance)
     distance = func.distance_m(point.latitude, point.longitude, ServicePoint.latitude, ServicePoint.longitude)
     stmt = select(ServicePoint.service_id, func.min(distance).label("distance")).group_by(ServicePoint.service_id)
     if query.proximity_m is not None:
@@ -248,7 +250,7 @@ def _ordered_base(query: ServiceQuery, entity, hits, conditions: list) -> tuple[
     return stmt, entity.id, Service.id, True
 
 
-def _with_distance(stmt: Select, query: ServiceQuery, service_id) -> tuple[Select, object]:
+def _with_distance(stmt: Select, query: ServiceQuery, service_id) -> tuple[Select, ColumnElement[Any]]:
     """Join each service's distance: only the places within the radius when there is one
     (the radius is a filter), else every service, measured when it has a place."""
     nearest = _nearest(query)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, Subquery, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from core import search, tags
 from core.directory.loading import FULL_LOCATION, FULL_SERVICE, contains_words, stream_entities
@@ -54,7 +55,7 @@ def _organization_options(full_service: bool):
     )
 
 
-def _best_active_service(session: Session, terms, owner_column) -> Select:
+def _best_active_service(session: Session, terms, owner_column) -> Subquery:
     """Per owner (`owner_column`: a service's organization or program), the relevance of its
     best-matching active service for `terms`: a subquery of (owner_id, score)."""
     found = search.hits(session, search.Criteria(terms=terms, tag_groups=[[tags.tag(tags.STATUS, "active")]]))
@@ -71,7 +72,7 @@ def _organizations(session: Session, search_text: str | None) -> Select:
     description holds every word, or that provide an active service matching the words (ranked
     as services are), the best-matching service first."""
     stmt = select(Organization)
-    order = [Organization.name, Organization.id]
+    order: list[ColumnElement[Any] | InstrumentedAttribute[Any]] = [Organization.name, Organization.id]
     own = contains_words([Organization.name, Organization.alternate_name, Organization.description], search_text)
     terms = search.search_terms(session, search_text) if search_text else []
     if terms:
@@ -119,7 +120,7 @@ def list_programs(
     stmt = select(Program).options(selectinload(Program.organization), selectinload(Program.services))
     if organization_ids:
         stmt = stmt.where(Program.organization_id.in_(organization_ids))
-    order = [Program.name, Program.id]
+    order: list[ColumnElement[Any] | InstrumentedAttribute[Any]] = [Program.name, Program.id]
     if search_text:
         best = _best_active_service(session, search.search_terms(session, search_text), Service.program_id)
         stmt = stmt.join(best, best.c.owner_id == Program.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -92,7 +93,7 @@ def _location_state(session: Session, location_id: uuid.UUID) -> tuple:
     """What a location shows (its row, addresses, phones, languages), to compare before and after."""
     from models import Address, Location
 
-    state = [session.execute(select(Location.__table__).where(Location.id == location_id)).all()]
+    state: list[Sequence[Any]] = [session.execute(select(Location.__table__).where(Location.id == location_id)).all()]
     for model in (Address, Phone, Language):
         state.append(
             sorted(

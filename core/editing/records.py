@@ -136,6 +136,7 @@ def save_record(
     if action == "create":
         record_id, record = _new_record(session, model, kind, body)
     else:
+        assert record_id is not None  # a replace or a patch names its record (the URL's id)
         before, record = _changed_record(session, client, model, kind, record_id, body, if_match, serialize, action)
     record = {key: value for key, value in record.items() if key not in SERVER_FIELDS_OF[kind]}
     if "id" in record and str(record["id"]) != str(record_id):
@@ -146,7 +147,7 @@ def save_record(
     _import(session, client, kind, record)
     session.flush()
     session.expire_all()
-    saved = session.get(model, record_id)
+    saved = session.get_one(model, record_id)  # just written
     changes = changes_between(before, serialize(saved))
     if changes:
         if hasattr(saved, "last_modified") and before is not None:
@@ -171,7 +172,7 @@ def _references(kind: str) -> list[tuple[str, Any]]:
     """What still points at a record of this kind: (what the 409 calls it, the column that points)."""
     from models import ApiClientProgram, Location, Organization, Program, StaffUser, TaxonomyTerm
 
-    return {
+    references: dict[str, list[tuple[str, Any]]] = {
         "organization": [
             ("services", Service.organization_id),
             ("programs", Program.organization_id),
@@ -190,7 +191,8 @@ def _references(kind: str) -> list[tuple[str, Any]]:
         ],
         "location": [("services at locations", ServiceAtLocation.location_id)],
         "service_at_location": [],
-    }[kind]
+    }
+    return references[kind]
 
 
 def _owned_rows(kind: str, record_id: uuid.UUID) -> list:

@@ -204,7 +204,7 @@ def _after_write(
     history and its search index follow."""
     session.flush()
     session.expire_all()
-    service = session.get(Service, service_id)
+    service = session.get_one(Service, service_id)  # just written
     changes = changes_between(before, serialize(service))
     if changes:
         service.last_modified = utcnow()

@@ -12,6 +12,7 @@ small reader per part (`read_request`, `read_child`, `read_guardian`, `read_cons
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.errors import InvalidData
 from core.fhir.common import EXT_CONSENT, EXT_MAY_LEAVE_MESSAGE, InvalidResource, instant
@@ -299,7 +300,7 @@ def transaction_response(kinds: list[str], referral: Referral, parts: ReferralPa
     version = f'W/"{referral.version}"'
     out = []
     for kind in kinds:
-        response = {"status": status, "etag": version, "lastModified": instant(referral.updated_at)}
+        response: dict[str, Any] = {"status": status, "etag": version, "lastModified": instant(referral.updated_at)}
         entry: dict = {"response": response}
         if kind == "ServiceRequest":
             response["location"] = f"ServiceRequest/{referral.id}/_history/{referral.version}"

@@ -3,6 +3,8 @@ field errors to where those fields sit in a transaction Bundle."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.fhir.common import EXT_CONSENT, EXT_MAY_LEAVE_MESSAGE
 
 ISSUE_CODE = {
@@ -30,7 +32,7 @@ def operation_outcome(status: int, message: str, errors: dict | None = None) -> 
     a FHIRPath expression or a field path to messages)."""
     code = ISSUE_CODE.get(status, "processing")
     severity = "error" if status < 500 else "fatal"
-    issues = [{"severity": severity, "code": code, "diagnostics": message}]
+    issues: list[dict[str, Any]] = [{"severity": severity, "code": code, "diagnostics": message}]
     for path, messages in flatten_errors(errors or {}):
         issues.append(
             {

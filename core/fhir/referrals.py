@@ -41,12 +41,12 @@ class ReferralParts:
 
 def referral_parts(session: Session, referral: Referral) -> ReferralParts:
     """The service (with its program and organization) and the sending client of a referral."""
-    service = session.scalar(
+    service = session.scalars(
         select(Service)
         .where(Service.id == referral.service_id)
         .options(selectinload(Service.program), selectinload(Service.organization))
-    )
-    return ReferralParts(service=service, sender=session.get(ApiClient, referral.sender_client_id))
+    ).one()  # a referral's service and sender are foreign keys: they exist
+    return ReferralParts(service=service, sender=session.get_one(ApiClient, referral.sender_client_id))
 
 
 def referral_parts_many(session: Session, referrals: list[Referral]) -> dict[uuid.UUID, ReferralParts]:
@@ -75,6 +75,7 @@ def _relationship_concept(name: str) -> dict:
 
 def _patient(referral: Referral) -> dict:
     """The child as the contained Patient `#patient`."""
+    assert referral.child_birth_date is not None  # required, and NULL only once erased (see `_erased`)
     return {
         "resourceType": "Patient",
         "id": "patient",
@@ -101,6 +102,7 @@ def _guardian(referral: Referral) -> dict:
         telecom.append(
             {"system": "email", "value": referral.guardian_email, "rank": 1 if preference == "email" else None}
         )
+    assert referral.guardian_relationship is not None  # required, and NULL only once erased (see `_erased`)
     return {
         "resourceType": "RelatedPerson",
         "id": "guardian",

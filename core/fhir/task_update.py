@@ -40,7 +40,7 @@ def patch_task(current: dict, operations) -> dict:
     try:
         return json_patch.apply_patch(current, operations, task_may_change)
     except InvalidData as exc:
-        errors = {}
+        errors: dict[str, list] = {}
         for pointer, messages in exc.errors.items():
             tokens = json_patch.pointer_tokens(pointer)
             path = ".".join(["Task", *(t for t in tokens if not t.isdigit() and t != "-")])

@@ -20,7 +20,8 @@ from core.webhooks.policy import Policy
 def system_resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to (the operating system's resolver)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    # An IPv4 or IPv6 address is a string (typeshed allows the (int, bytes) of other families too).
+    return [str(info[4][0]) for info in infos]
 
 
 class AddressRefused(Exception):

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 MAX_ATTEMPTS = 12
 BACKOFF_BASE_S = 2.0
@@ -71,7 +72,7 @@ class Policy:
 
     @classmethod
     def from_config(cls, config: Mapping, **changes) -> Policy:
-        values = dict(
+        values: dict[str, Any] = dict(
             allow_private=bool(config.get("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)),
             allow_http=bool(config.get("WEBHOOK_ALLOW_HTTP", False)),
             timeout_s=float(config.get("WEBHOOK_TIMEOUT_S", 10.0)),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidData, NotFound
@@ -40,11 +41,11 @@ def create_subscription(
     if unknown:
         raise InvalidData("Unknown event type.", {"events": [f"Must be among: {', '.join(WEBHOOK_EVENTS)}."]})
     check_url(url, policy)
-    count = session.scalar(
+    count = session.execute(
         select(func.count())
         .select_from(WebhookSubscription)
         .where(WebhookSubscription.client_id == client.id, WebhookSubscription.active)
-    )
+    ).scalar_one()
     if count >= policy.max_per_client:
         raise Conflict(
             f"This key has {count} webhooks, the most a key may have ({policy.max_per_client}); delete one first.",
@@ -76,11 +77,14 @@ def list_subscriptions(session: Session, client: ApiClient, page: int, per_page:
 
 def cancel_pending(session: Session, subscription_ids) -> int:
     """Mark the pending deliveries of these subscriptions cancelled; returns how many."""
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.subscription_id.in_(list(subscription_ids)), WebhookDelivery.status == "pending")
-        .values(status="cancelled")
-        .execution_options(synchronize_session=False)
+    result = cast(
+        CursorResult,
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.subscription_id.in_(list(subscription_ids)), WebhookDelivery.status == "pending")
+            .values(status="cancelled")
+            .execution_options(synchronize_session=False)
+        ),
     )
     return result.rowcount or 0
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -121,15 +122,18 @@ def _claim(
         waves = -(-earlier // policy.pool_size)
         for position, job in enumerate(jobs):
             lease = now + timedelta(seconds=(waves + position + 1) * policy.timeout_s + 5)
-            claimed = session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == job.delivery_id,
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=lease)
-                .execution_options(synchronize_session=False)
+            claimed = cast(
+                CursorResult,
+                session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == job.delivery_id,
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at <= now,
+                    )
+                    .values(next_attempt_at=lease)
+                    .execution_options(synchronize_session=False)
+                ),
             ).rowcount
             if claimed:
                 groups.setdefault(subscription_id, []).append(job)
@@ -231,9 +235,9 @@ def _record(session: Session, jobs: list[_Job], policy: Policy, now: datetime) -
     `MAX_ATTEMPTS`; the subscription disabled, its pending deliveries cancelled, once it has
     failed every attempt for `policy.disable_after`. Returns how many were attempted."""
     attempted = 0
-    subscription = session.get(WebhookSubscription, jobs[0].subscription_id)
+    subscription = session.get_one(WebhookSubscription, jobs[0].subscription_id)
     for job in jobs:
-        delivery = session.get(WebhookDelivery, job.delivery_id)
+        delivery = session.get_one(WebhookDelivery, job.delivery_id)
         if job.result is None:  # not attempted in this pass: due again as before
             if delivery.status == "pending":
                 delivery.next_attempt_at = job.due_at
