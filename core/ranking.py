@@ -299,28 +299,47 @@ class TantivyRanker:
         changes = session.execute(
             select(SearchChange.seq, SearchChange.service_id).where(SearchChange.seq > floor).order_by(SearchChange.seq)
         ).all()
-        if not changes or changes[-1].seq < state.last_seq:
-            newest = session.scalar(select(func.max(SearchChange.seq)))
-            if (newest or 0) < state.last_seq:
-                return False  # the log went back (a database restored or made again): rebuild
+        if self._log_went_back(session, state, changes):
+            return False  # a database restored or made again: rebuild
         wanted = [c for c in changes if c.seq > state.last_seq or c.seq in state.gaps]
         if any(c.service_id is None for c in wanted):
             return False
-        for change in changes:
-            state.gaps.pop(change.seq, None)
-        if changes:
-            top = changes[-1].seq
-            if top > state.last_seq:
-                seen = {c.seq for c in changes}
-                missing = [seq for seq in range(state.last_seq + 1, top) if seq not in seen]
-                if len(missing) <= MAX_GAPS:  # more: a large rolled-back load, not commits to wait for
-                    state.gaps.update((seq, now) for seq in missing)
-                state.last_seq = top
+        self._advance(state, changes, now)
         ids = list(dict.fromkeys(c.service_id for c in wanted))
         if not ids:
             return True
         if len(ids) > REBUILD_AFTER and len(ids) > state.documents // 10:
             return False
+        self._reindex(session, state, ids)
+        return True
+
+    @staticmethod
+    def _log_went_back(session: Session, state: _State, changes) -> bool:
+        """Whether the newest change logged is older than the last one this index applied."""
+        if changes and changes[-1].seq >= state.last_seq:
+            return False
+        newest = session.scalar(select(func.max(SearchChange.seq)))
+        return (newest or 0) < state.last_seq
+
+    @staticmethod
+    def _advance(state: _State, changes, now: float) -> None:
+        """Move `last_seq` to the newest change read; the sequence numbers skipped below it are
+        gaps, looked for again until GAP_SECONDS (on PostgreSQL a sequence number can commit
+        after a greater one)."""
+        for change in changes:
+            state.gaps.pop(change.seq, None)
+        if not changes or changes[-1].seq <= state.last_seq:
+            return
+        top = changes[-1].seq
+        seen = {c.seq for c in changes}
+        missing = [seq for seq in range(state.last_seq + 1, top) if seq not in seen]
+        if len(missing) <= MAX_GAPS:  # more: a large rolled-back load, not commits to wait for
+            state.gaps.update((seq, now) for seq in missing)
+        state.last_seq = top
+
+    def _reindex(self, session: Session, state: _State, ids: list) -> None:
+        """Replace these services' documents with their current search rows (a service with no
+        row any more is only deleted), then reload the searcher."""
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             for service_id in chunk:
@@ -331,7 +350,6 @@ class TantivyRanker:
         state.index.reload()
         state.searcher = state.index.searcher()
         state.documents = state.searcher.num_docs
-        return True
 
     def _document(self, row, words: _Stemmer):
         document = _tantivy().Document()
