@@ -37,7 +37,8 @@ bp = Blueprint(
 PER_PAGE = 10
 FACETS = ["category", "town", "language", "program"]
 SEARCH_PARAMS = ("q", "category", "town", "age", "language", "accepting", "sort", "page")
-OPEN_STATUSES = ("requested", "accepted", "in-progress", "on-hold")
+# The inbox's groups, in their order: the lifecycle's open statuses (core.referrals.OPEN).
+OPEN_STATUSES = referrals.OPEN
 INBOX_PAGE = 50
 
 

@@ -47,7 +47,6 @@ from core.editing.capacity import (
 from core.editing.changes import UNTRACKED, changes_between, history
 from core.editing.records import SERVER_FIELDS_OF, delete_record, save_record
 from core.editing.services import (
-    OPEN_REFERRALS,
     SERVER_FIELDS,
     Serializer,
     create_service,
@@ -63,7 +62,6 @@ __all__ = [
     "ACCEPTING_NEW",
     "ADMIN",
     "CAPACITY_FIELDS",
-    "OPEN_REFERRALS",
     "SERVER_FIELDS",
     "SERVER_FIELDS_OF",
     "UNTRACKED",

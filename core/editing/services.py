@@ -43,7 +43,6 @@ SERVER_FIELDS = (
     "organization",
     "program",
 )
-OPEN_REFERRALS = ("requested", "accepted", "in-progress", "on-hold")
 
 Serializer = Callable[[Service], dict]
 
@@ -268,8 +267,10 @@ def retire_service(
     service = editable_service(session, client, service_id)
     before = serialize(service)
     check_version(before, if_match)
+    from core.referrals import OPEN  # the lifecycle's open statuses (core.referrals imports this package)
+
     open_count = session.scalar(
-        select(func.count(Referral.id)).where(Referral.service_id == service_id, Referral.status.in_(OPEN_REFERRALS))
+        select(func.count(Referral.id)).where(Referral.service_id == service_id, Referral.status.in_(OPEN))
     )
     if open_count:
         raise Conflict(
