@@ -1,7 +1,8 @@
 """Search benchmark: N synthetic services, gunicorn as in production, wrk from a second process.
 
     python bench/run.py [--engine sqlite|postgresql|both] [--services 50000] [--duration 10]
-                        [--connections 8] [--seed 1] [--rebuild]
+                        [--connections 8] [--seed 1] [--rebuild] [--ranker tantivy|sql]
+                        [--datasette] [--no-repeated]
 
 For each engine: build the database with bench/generate.py (or reuse it when its marker says
 it was built with the same N, seed, generator version and migration head), start
@@ -11,6 +12,8 @@ once for the mixed set, with the result cache off (RESULT_CACHE_SIZE=0: the sear
 measured). Then a second gunicorn with the result cache on, for the `repeated` classes: one
 query asked again and again, answered from the result cache (`repeated`) and revalidated with
 its ETag (`repeated_304`). Records each gunicorn worker's resident memory after its run.
+With --datasette (SQLite), Datasette's ranked FTS5 on the same file as the comparison
+(bench/datasette.py), the same classes' words and wrk settings, in the same run.
 Prints a table per engine, writes the raw results to
 bench/out/results-<engine>-<N>-<time>.json and rewrites that engine's and N's section of
 bench/RESULTS.md. See bench/README.md.
