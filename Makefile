@@ -100,6 +100,13 @@ openapi: install local-key  ## regenerate openapi.yaml from the code
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: bench
-bench: install  ## search benchmark (bench/README.md); e.g. BENCH_ARGS="--engine sqlite --services 2000 --duration 3"
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+.PHONY: bench bench-datasette
+bench: install bench-datasette  ## search benchmark (bench/README.md); e.g. BENCH_ARGS="--engine sqlite --services 2000 --duration 3"
+	$(BIN)/python bench/run.py --datasette $(BENCH_ARGS)
+
+DATASETTE_VERSION = 0.65.5
+bench-datasette: bench/.venv-datasette/bin/datasette  ## Datasette, the search benchmark's comparison, in a virtualenv of its own
+
+bench/.venv-datasette/bin/datasette:
+	python3 -m venv bench/.venv-datasette
+	bench/.venv-datasette/bin/pip install -q datasette==$(DATASETTE_VERSION)

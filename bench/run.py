@@ -1,7 +1,8 @@
 """Search benchmark: N synthetic services, gunicorn as in production, wrk from a second process.
 
     python bench/run.py [--engine sqlite|postgresql|both] [--services 50000] [--duration 10]
-                        [--connections 8] [--seed 1] [--rebuild]
+                        [--connections 8] [--seed 1] [--rebuild] [--ranker tantivy|sql]
+                        [--datasette] [--no-repeated]
 
 For each engine: build the database with bench/generate.py (or reuse it when its marker says
 it was built with the same N, seed, generator version and migration head), start
@@ -11,6 +12,8 @@ once for the mixed set, with the result cache off (RESULT_CACHE_SIZE=0: the sear
 measured). Then a second gunicorn with the result cache on, for the `repeated` classes: one
 query asked again and again, answered from the result cache (`repeated`) and revalidated with
 its ETag (`repeated_304`). Records each gunicorn worker's resident memory after its run.
+With --datasette (SQLite), Datasette's ranked FTS5 on the same file as the comparison
+(bench/datasette.py), the same classes' words and wrk settings, in the same run.
 Prints a table per engine, writes the raw results to
 bench/out/results-<engine>-<N>-<time>.json and rewrites that engine's and N's section of
 bench/RESULTS.md. See bench/README.md.
@@ -402,7 +405,9 @@ def free_port() -> int:
 class Server:
     """gunicorn as `make serve` runs it: sync workers, one per core."""
 
-    def __init__(self, database_url: str, workers: int, log: Path, result_cache: bool = False):
+    def __init__(
+        self, database_url: str, workers: int, log: Path, result_cache: bool = False, ranker: str | None = None
+    ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -419,6 +424,8 @@ class Server:
             "RESULT_CACHE_SIZE": os.environ.get("RESULT_CACHE_SIZE", "1000") if result_cache else "0",
         }
         env.pop("REDIS_URL", None)  # the in-process result cache: nothing else to measure
+        if ranker:
+            env["SEARCH_RANKER"] = ranker
         cmd = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
         self.handle = log.open("w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
@@ -617,11 +624,22 @@ def verdict_lines(v: dict) -> list[str]:
         f"- p99 <= {TARGET_P99_MS:.0f} ms for every query class: {p99}",
         f"- mixed throughput >= {TARGET_MIXED_RATIO:.0%} of the ceiling: {ratio} ({v['mixed_ratio']:.1%})",
         f"- repeated query >= {TARGET_REPEATED_RATIO:.0%} of the ceiling: "
-        + ("met" if v.get("repeated_ratio_ok") else "NOT met")
-        + " ("
-        + ", ".join(f"{cls} {r:.1%}" for cls, r in (v.get("repeated_ratios") or {}).items())
-        + ")",
-    ]
+        + (
+            ("met" if v.get("repeated_ratio_ok") else "NOT met")
+            + " ("
+            + ", ".join(f"{cls} {r:.1%}" for cls, r in v["repeated_ratios"].items())
+            + ")"
+            if v.get("repeated_ratios")
+            else "not run (--no-repeated)"
+        ),
+    ] + (
+        [
+            f"- every class >= {TARGET_DATASETTE_FACTOR:g}x Datasette's req/s: "
+            + ("met" if v["datasette_ok"] else "NOT met: " + ", ".join(v["datasette_under_target"]))
+        ]
+        if "datasette_ok" in v
+        else []
+    )
 
 
 def memory_text(memory: dict[str, list[float]]) -> str:
@@ -631,8 +649,26 @@ def memory_text(memory: dict[str, list[float]]) -> str:
     )
 
 
+def datasette_section(run: dict) -> list[str]:
+    d = run["datasette"]
+    return [
+        "",
+        f"Against Datasette, measured in the same run, same file, same wrk settings ({d['version']}, "
+        f"`datasette serve --immutable`, no plugins, one process with {d['sql_threads']} SQL threads; "
+        f"the API: gunicorn with {run['workers']} sync workers). Datasette's canned query "
+        "(`bench/datasette.py`) ranks `service_fts` with bm25 and the API's weights, 20 rows, JSON; "
+        "it takes each class's search words (escaped as Datasette's table search does: every word "
+        "required), without the filters or the distance: `filters` has no words and is left out, "
+        "`near_me` keeps its 5 URLs with words, `filters_words` its words only. Datasette's ceiling "
+        "is `/-/plugins.json` (no database). Datasette resident memory after its run: "
+        f"{d.get('memory_mib', 0):.1f} MiB.",
+        "",
+        *datasette_table(run["results"], d),
+    ]
+
+
 def write_results_section(run: dict) -> None:
-    key = f"{run['engine']}:{run['services']}"
+    key = f"{run['engine']}:{run['services']}" + (":sql" if run["ranker"] == "sql" else "")
     m = run["machine"]
     load = run["database"].get("load") or {}
     load_text = (
@@ -642,9 +678,10 @@ def write_results_section(run: dict) -> None:
     )
     body = [
         f"<!-- bench:{key} -->",
-        f"## {run['engine']}, {run['services']:,} services",
+        f"## {run['engine']}, {run['services']:,} services" + (", SEARCH_RANKER=sql" if run["ranker"] == "sql" else ""),
         "",
         f"- date: {run['date']}",
+        f"- ranker: SEARCH_RANKER={run['ranker']}",
         f"- machine: {m['nproc']} cores, {m['memory']} RAM, {m['cpu']}; Linux {m['kernel']}; Python {m['python']}",
         f"- database: {run['database_description']}; load rate {load_text}",
         f"- server: {m['gunicorn']}, {run['workers']} sync workers; client: {m['wrk']}, "
@@ -657,6 +694,7 @@ def write_results_section(run: dict) -> None:
         *table(run["results"]),
         "",
         *verdict_lines(run["verdict"]),
+        *(datasette_section(run) if run.get("datasette") else []),
         f"<!-- /bench:{key} -->",
     ]
     section = "\n".join(body) + "\n"
@@ -693,7 +731,7 @@ def bench_engine(engine: str, args, info: dict) -> dict:
     description = database.describe()
     queries = query_set()
     everything = mixed(queries)
-    server = Server(database.url, args.workers, OUT / f"gunicorn-{engine}.log")
+    server = Server(database.url, args.workers, OUT / f"gunicorn-{engine}.log", ranker=args.ranker)
     results: dict[str, dict] = {}
     memory: dict[str, list[float]] = {}
     load_before = os.getloadavg()[0]
@@ -716,7 +754,11 @@ def bench_engine(engine: str, args, info: dict) -> dict:
         memory["search"] = server.worker_memory_mib()
     finally:
         server.stop()
-    results.update(bench_repeated(database.url, engine, args, memory))
+    if not args.no_repeated:
+        results.update(bench_repeated(database.url, engine, args, memory))
+    compared = None
+    if args.datasette and engine == "sqlite":
+        compared = bench_datasette(database.path, queries, args)
     load_after = os.getloadavg()[0]
     for cls, r in results.items():
         if sum(r["errors"].values()):
@@ -737,12 +779,17 @@ def bench_engine(engine: str, args, info: dict) -> dict:
         # 1-minute load average: well above what gunicorn + wrk explain means someone else was busy
         "loadavg": {"before": round(load_before, 2), "after": round(load_after, 2)},
         "worker_memory_mib": memory,
+        "ranker": args.ranker or os.environ.get("SEARCH_RANKER") or "tantivy (default)",
         "results": results,
         "urls": checked,
     }
     run["verdict"] = verdict(results, args.services)
+    if compared:
+        run["datasette"] = compared
+        run["verdict"].update(datasette_verdict(results, compared))
     stamp = run["date"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    raw_path = OUT / f"results-{engine}-{args.services}-{stamp}.json"
+    tag = f"-{args.ranker}" if args.ranker else ""
+    raw_path = OUT / f"results-{engine}{tag}-{args.services}-{stamp}.json"
     raw_path.write_text(json.dumps(run, indent=2) + "\n")
     print(
         f"\n{engine}, {args.services:,} services, {args.workers} workers, {args.connections} connections, "
@@ -750,12 +797,83 @@ def bench_engine(engine: str, args, info: dict) -> dict:
     )
     print("\n".join(table(results)))
     print()
+    if compared:
+        print()
+        print("\n".join(datasette_table(results, compared)))
+    print()
     print("\n".join(verdict_lines(run["verdict"])))
     print(f"\nraw results: {raw_path.relative_to(ROOT)}", flush=True)
     if not args.no_results_md:
         write_results_section(run)
         print(f"updated {RESULTS.relative_to(ROOT)}", flush=True)
     return run
+
+
+DATASETTE_CLASSES = ["selective", "common", "phrase", "typo", "filters_words", "near_me"]
+TARGET_DATASETTE_FACTOR = 3.0
+
+
+def bench_datasette(db_path: Path, queries: dict[str, list[str]], args) -> dict:
+    """Datasette's ranked FTS5 (bench/datasette.py) on the same file, the same classes' words,
+    the same wrk settings, right after the API's run."""
+    import datasette as ds
+
+    ds.ensure_installed()
+    server = ds.DatasetteServer(db_path, free_port(), OUT / "datasette", OUT / "datasette.log")
+    out: dict = {"version": ds.version(), "sql": ds.canned_sql(), "sql_threads": server.sql_threads, "results": {}}
+    try:
+        server.wait_ready()
+        out["plugins"] = server.plugins()
+        if out["plugins"]:
+            sys.exit(f"bench/run.py: Datasette has plugins installed: {out['plugins']}")
+        paths = {cls: ds.paths_for(queries[cls]) for cls in DATASETTE_CLASSES}
+        everything = mixed(paths)
+        out["urls"] = {cls: server.check(p) for cls, p in paths.items()}
+        print(f"  {out['version']} (--immutable, no plugins) on {server.base}; {len(everything)} URLs", flush=True)
+        if args.warmup > 0:
+            run_wrk(server.base, everything, args.warmup, args.connections, args.threads)
+        plan = [("ceiling", ["/-/plugins.json"])] + [(cls, paths[cls]) for cls in DATASETTE_CLASSES]
+        plan.append(("mixed", everything))
+        for cls, urls in plan:
+            out["results"][cls] = r = run_wrk(server.base, urls, args.duration, args.connections, args.threads)
+            print(
+                f"  datasette {cls:<14} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms",
+                flush=True,
+            )
+        out["memory_mib"] = server.memory_mib()
+    finally:
+        server.stop()
+    return out
+
+
+def datasette_table(results: dict[str, dict], compared: dict) -> list[str]:
+    ds = compared["results"]
+    lines = [
+        "| class | API URLs | API req/s | API p50 ms | API p99 ms | Datasette URLs | Datasette req/s "
+        "| Datasette p50 ms | Datasette p99 ms | API / Datasette req/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for cls in DATASETTE_CLASSES + ["mixed", "ceiling"]:
+        if cls not in ds or cls not in results:
+            continue
+        a, d = results[cls], ds[cls]
+        factor = a["rps"] / d["rps"] if d["rps"] else 0.0
+        lines.append(
+            f"| {cls} | {a['urls']} | {a['rps']:.1f} | {a['p50_ms']:.1f} | {a['p99_ms']:.1f} | {d['urls']} "
+            f"| {d['rps']:.1f} | {d['p50_ms']:.1f} | {d['p99_ms']:.1f} | {factor:.2f}x |"
+        )
+    return lines
+
+
+def datasette_verdict(results: dict[str, dict], compared: dict) -> dict:
+    ds = compared["results"]
+    factors = {
+        cls: round(results[cls]["rps"] / ds[cls]["rps"], 2) if ds[cls]["rps"] else None
+        for cls in DATASETTE_CLASSES + ["mixed"]
+        if cls in ds and cls in results
+    }
+    under = [cls for cls, f in factors.items() if f is None or f < TARGET_DATASETTE_FACTOR]
+    return {"datasette_factors": factors, "datasette_under_target": under, "datasette_ok": not under}
 
 
 def bench_repeated(database_url: str, engine: str, args, memory: dict[str, list[float]]) -> dict[str, dict]:
@@ -810,6 +928,15 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL server to create bench_<N> on (env BENCH_PG_URL)",
     )
     parser.add_argument("--no-results-md", action="store_true", help="do not rewrite bench/RESULTS.md")
+    parser.add_argument(
+        "--ranker", choices=["tantivy", "sql"], default=None, help="SEARCH_RANKER for the API (default: the app's)"
+    )
+    parser.add_argument(
+        "--datasette",
+        action="store_true",
+        help="SQLite: also run Datasette's ranked FTS5 on the same file (bench/datasette.py) as the comparison",
+    )
+    parser.add_argument("--no-repeated", action="store_true", help="skip the repeated classes (result cache on)")
     parser.add_argument(
         "--build-only",
         action="store_true",

@@ -68,7 +68,8 @@ def seeded_database(engine: str) -> str:
             conn.execute('DROP DATABASE IF EXISTS "bench_web" WITH (FORCE)')
             conn.execute('CREATE DATABASE "bench_web"')
         url = base.rsplit("/", 1)[0] + "/bench_web"
-    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi"}
+    # The server reads the database with the test suite's key (run.Server): seed it with the same.
+    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "DATA_ENCRYPTION_KEY": run.TEST_DATA_ENCRYPTION_KEY}
     flask = str(run.ROOT / ".venv" / "bin" / "flask")
     for command in (["db", "upgrade"], ["seed"]):
         subprocess.run([flask, *command], cwd=run.ROOT, env=env, check=True, capture_output=True)
@@ -106,7 +107,8 @@ def write_results(runs: dict, args) -> None:
         "",
         f"{run.now_iso()}, `bench/web.py --duration {args.duration} --connections {args.connections}`: the seeded "
         f"directory, gunicorn with {args.workers} sync workers, result cache and rate limits off, on {info.get('cpu')} "
-        f"({info.get('nproc')} cores, shared with other work). {len(QUERIES)} parent-style queries, rotated; the page "
+        f"({info.get('nproc')} cores; 1-minute load average {os.getloadavg()[0]:.2f} at the end). "
+        f"{len(QUERIES)} parent-style queries, rotated; the page "
         "renders 10 full records with four facets, the API answers the same query as JSON.",
         "",
         "| engine | page req/s | page p99 ms | API req/s | API p99 ms | page cost / API cost | target |",
@@ -120,7 +122,7 @@ def write_results(runs: dict, args) -> None:
         )
     lines.append("")
     text = run.RESULTS.read_text() if run.RESULTS.exists() else "# Search benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |^<!-- |\Z)", re.S | re.M)
     block = "\n".join(lines) + "\n"
     text = pattern.sub(block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
     run.RESULTS.write_text(text)
