@@ -89,7 +89,8 @@ _service = {
     "phones": [{"id": "0e0a7e1e-0000-4000-8000-000000000021", "number": "860-555-0199"}],
     "languages": [{"id": "0e0a7e1e-0000-4000-8000-000000000022", "name": "Spanish", "code": "es"}],
 }
-_referral = {
+# The referral of POST /referrals (the tests' referral body, tests/helpers.body, starts from it).
+REFERRAL = {
     "service_id": HELP_ME_GROW_CT,
     "child": {"given_name": "Zephyrine", "family_name": "Quillfeather", "birth_date": "2024-03-02", "town": "Hartford"},
     "guardian": {
@@ -252,7 +253,7 @@ EXAMPLES: dict[tuple[str, str], object] = {
         "description": "Kits are handed out here on weekdays.",
     },
     ("patch", "/service_at_locations/{sal_id}"): {"description": "Kits are handed out here on weekday mornings."},
-    ("post", "/referrals"): _referral,
+    ("post", "/referrals"): REFERRAL,
     ("post", "/referrals/{referral_id}/status"): {"status": "accepted"},
     ("post", "/webhooks"): {"url": "https://receiver.example.org/occh-hooks", "events": ["referral.status_changed"]},
     ("post", "/fhir"): _bundle,

@@ -3,6 +3,8 @@ a loopback webhook receiver. Fixtures are in conftest.py; no test module imports
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import os
 import socket
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from api import examples
 from api.extensions import db
 from core import webhooks
 from models import Referral
@@ -36,28 +39,11 @@ OCCH = SERVICES["Care coordination"]["organization_id"]
 
 
 def body(**changes) -> dict:
-    base = {
-        "service_id": HMG_CT,
-        "child": {"given_name": CHILD_NAME, "family_name": FAMILY_NAME, "birth_date": "2024-03-02", "town": "Hartford"},
-        "guardian": {
-            "name": "Marisol Quillfeather",
-            "relationship": "mother",
-            "phone": "860-555-0142",
-            "preferred_language": "es",
-            "contact_preference": "text",
-            "may_leave_message": True,
-        },
-        "consent": {
-            "obtained": True,
-            "obtained_by": "Dr. Ana Ruiz",
-            "relationship": "mother",
-            "obtained_at": "2026-11-20T15:00:00Z",
-            "method": "verbal",
-        },
-        "reason": "Not yet talking at 2; parent worried about speech.",
-        "urgency": "routine",
-        "referrer": {"name": "Dr. Ana Ruiz", "organization": "Hartford Pediatrics", "phone": "860-555-0100"},
-    }
+    """A valid `POST /referrals` body: the documented example (api.examples.REFERRAL), for the
+    seed's Help Me Grow Connecticut, with `changes` replacing whole top-level fields."""
+    base = copy.deepcopy(examples.REFERRAL)
+    base["service_id"] = HMG_CT
+    base["child"].update(given_name=CHILD_NAME, family_name=FAMILY_NAME)
     for key, value in changes.items():
         base[key] = value
     return base
@@ -374,3 +360,24 @@ class Instance:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+@contextlib.contextmanager
+def two_instances(database_url: str, env: dict[str, str], logs: Path):
+    """Two gunicorn instances (`Instance`) on `database_url` with `env`, ready, and an admin app
+    (a third process's view of the same database); all stopped and disposed of afterwards."""
+    from api import config as api_config
+    from api import create_app
+
+    instances = [Instance({"DATABASE_URL": database_url, **env}, logs / f"gunicorn-{name}.log") for name in "ab"]
+    admin = create_app(api_config.TestConfig(database_url))
+    try:
+        for instance in instances:
+            instance.wait_ready()
+        yield (*instances, admin)
+    finally:
+        for instance in instances:
+            instance.stop()
+        with admin.app_context():
+            db.session.remove()
+            db.engine.dispose()

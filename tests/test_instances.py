@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from api import config as api_config
-from api import create_app
 from api.extensions import db
 from core import clients, curation
 from schemas.inputs import ServiceIn
 from tests.conftest import accept_referrals
-from tests.helpers import PUBLIC_HOST, Instance, body
+from tests.helpers import PUBLIC_HOST, body, two_instances
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {s["name"]: s for s in json.loads((ROOT / "seed_data" / "services.json").read_text())["services"]}
@@ -33,7 +32,6 @@ def deployment(pg_templates, redis_url, tmp_path):
     database_url, drop = pg_templates.new_database(seed=True)
     prefix = f"instances-{uuid.uuid4().hex[:8]}"
     env = {
-        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CACHE_REDIS_URL": redis_url,
         "TRUSTED_HOSTS": PUBLIC_HOST,
@@ -42,18 +40,10 @@ def deployment(pg_templates, redis_url, tmp_path):
         "LOG_LEVEL": "WARNING",
         "DATA_ENCRYPTION_KEY": api_config.TEST_DATA_ENCRYPTION_KEY,
     }
-    instances = [Instance(env, tmp_path / f"gunicorn-{name}.log") for name in "ab"]
-    admin = create_app(api_config.TestConfig(database_url))
     try:
-        for instance in instances:
-            instance.wait_ready()
-        yield (*instances, admin)
+        with two_instances(database_url, env, tmp_path) as running:
+            yield running
     finally:
-        for instance in instances:
-            instance.stop()
-        with admin.app_context():
-            db.session.remove()
-            db.engine.dispose()
         drop()
 
 

@@ -11,12 +11,11 @@ import uuid
 import pytest
 
 from api import config as api_config
-from api import create_app
 from api.extensions import db
 from core import curation
 from schemas.inputs import ServiceIn
 from tests.conftest import _database
-from tests.helpers import PUBLIC_HOST, Instance
+from tests.helpers import PUBLIC_HOST, Instance, two_instances
 
 OCCH = json.loads(
     (__import__("pathlib").Path(__file__).resolve().parents[1] / "seed_data" / "organizations.json").read_text()
@@ -27,7 +26,6 @@ OCCH = json.loads(
 def tantivy_deployment(request, engine, tmp_path):
     database_url, drop = _database(request, engine, seed=True)
     env = {
-        "DATABASE_URL": database_url,
         "SEARCH_RANKER": "tantivy",
         "TRUSTED_HOSTS": PUBLIC_HOST,
         "RATELIMIT_ENABLED": "false",
@@ -36,18 +34,10 @@ def tantivy_deployment(request, engine, tmp_path):
         "LOG_LEVEL": "WARNING",
         "DATA_ENCRYPTION_KEY": api_config.TEST_DATA_ENCRYPTION_KEY,
     }
-    instances = [Instance(env, tmp_path / f"gunicorn-{name}.log") for name in "ab"]
-    admin = create_app(api_config.TestConfig(database_url))
     try:
-        for instance in instances:
-            instance.wait_ready()
-        yield (*instances, admin)
+        with two_instances(database_url, env, tmp_path) as running:
+            yield running
     finally:
-        for instance in instances:
-            instance.stop()
-        with admin.app_context():
-            db.session.remove()
-            db.engine.dispose()
         drop()
 
 
