@@ -61,11 +61,6 @@ from core import directory_version
 from core.text import normalise
 from models import SearchChange, ServiceSearch
 
-# session.info key: (ranker, transaction, version) once `ready` has caught up in a transaction.
-# Within one transaction the version a session sees does not move, so the page and the count of
-# one request read it once.
-_CHECKED = "ranking.checked"
-
 if TYPE_CHECKING:  # for annotations only: loaded when first used (see _tantivy)
     import tantivy
 
@@ -178,15 +173,8 @@ class TantivyRanker:
         (the caller ranks in the database meanwhile: a first search never waits for a build
         that would outlast a worker's timeout)."""
         with self._lock:
-            checked = session.info.get(_CHECKED)
-            state = self._state
-            if (
-                checked is not None
-                and state is not None
-                and checked == (self, session.get_transaction(), state.version)
-            ):
-                return state  # already caught up in this transaction (a page and its count)
             version = directory_version.current(session).tag
+            state = self._state
             if state is None:
                 if self._building:
                     return None
@@ -203,7 +191,6 @@ class TantivyRanker:
                     state = self._build(session)
             state.version = version
             self._replace(state)
-            session.info[_CHECKED] = (self, session.get_transaction(), version)
             return state
 
     def _build_in_background(self, session: Session) -> None:
