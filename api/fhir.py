@@ -266,7 +266,7 @@ class Metadata(MethodView):
 
 @blp.route("/HealthcareService")
 class HealthcareServices(MethodView):
-    @blp.arguments(HealthcareServiceSearchArgs, error_status_code=400, **QUERY)
+    @blp.arguments(HealthcareServiceSearchArgs(), error_status_code=400, **QUERY)
     @blp.response(200, FhirBundleSchema, **FHIR)
     @errors_documented((400, "A search parameter is invalid or unknown."))
     def get(self, args):
@@ -448,7 +448,7 @@ class TaskById(MethodView):
 class Tasks(MethodView):
     @errors_documented((400, "A search parameter is invalid, unknown or not supported."), keyed=True)
     @require("referrals:submit", "referrals:manage")
-    @blp.arguments(TaskSearchArgs, error_status_code=400, **QUERY)
+    @blp.arguments(TaskSearchArgs(), error_status_code=400, **QUERY)
     @blp.response(200, FhirBundleSchema, **FHIR)
     def get(self, args):
         """Poll the referrals this key may see, as Tasks (a searchset Bundle), oldest change first.

@@ -28,7 +28,7 @@ class LocationListArgs(PageArgs):
 
 @blp.route("")
 class Locations(MethodView):
-    @blp.arguments(LocationListArgs, **QUERY)
+    @blp.arguments(LocationListArgs(), **QUERY)
     @blp.response(200, LocationPage)
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):

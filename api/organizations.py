@@ -28,7 +28,7 @@ def _schema(full: bool, full_service: bool):
 
 @blp.route("")
 class Organizations(MethodView):
-    @blp.arguments(OrganizationListArgs, **QUERY)
+    @blp.arguments(OrganizationListArgs(), **QUERY)
     @blp.response(200, OrganizationPage)
     @blp.alt_response(200, **ndjson_doc(OrganizationBriefSchema, "organization"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
@@ -60,7 +60,7 @@ class Organizations(MethodView):
 
 @blp.route("/<uuid:organization_id>")
 class OrganizationById(MethodView):
-    @blp.arguments(OrganizationArgs, **QUERY)
+    @blp.arguments(OrganizationArgs(), **QUERY)
     @blp.response(200, OrganizationSchema)
     @blp.doc(
         responses={

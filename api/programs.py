@@ -17,7 +17,7 @@ ProgramPage = page_of(ProgramSchema, "ProgramPage")
 
 @blp.route("")
 class Programs(MethodView):
-    @blp.arguments(ProgramListArgs, **QUERY)
+    @blp.arguments(ProgramListArgs(), **QUERY)
     @blp.response(200, ProgramPage)
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):

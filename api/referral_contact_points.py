@@ -20,7 +20,7 @@ ReferralContactPointPage = page_of(ReferralContactPointSchema, "ReferralContactP
 
 @blp.route("")
 class ReferralContactPoints(MethodView):
-    @blp.arguments(ReferralContactPointListArgs, **QUERY)
+    @blp.arguments(ReferralContactPointListArgs(), **QUERY)
     @blp.response(200, ReferralContactPointPage)
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
     def get(self, args):

@@ -95,7 +95,7 @@ def expected_version() -> int | None:
 class Referrals(MethodView):
     @documented(blp, (422, "A query parameter is invalid or unknown."))
     @require("referrals:submit", "referrals:manage")
-    @blp.arguments(ReferralListArgs, **QUERY)
+    @blp.arguments(ReferralListArgs(), **QUERY)
     @blp.response(200, ReferralPage)
     def get(self, args):
         """List the referrals this key may see, oldest change first.

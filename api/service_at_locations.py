@@ -24,7 +24,7 @@ ServiceAtLocationPage = page_of(
 
 @blp.route("")
 class ServiceAtLocations(MethodView):
-    @blp.arguments(ServiceFilterArgs, **QUERY)
+    @blp.arguments(ServiceFilterArgs(), **QUERY)
     @blp.response(200, ServiceAtLocationPage)
     @blp.alt_response(200, **ndjson_doc(ServiceAtLocationListItemSchema, "service at location"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")

@@ -106,7 +106,7 @@ class CapacityIn(Schema):
 
 @blp.route("")
 class Services(MethodView):
-    @blp.arguments(ServiceListArgs, **QUERY)
+    @blp.arguments(ServiceListArgs(), **QUERY)
     @blp.response(200, ServicePage)
     @blp.alt_response(200, **ndjson_doc(ServiceListItemSchema, "service"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")

@@ -20,7 +20,7 @@ TaxonomyTermPage = page_of(TaxonomyTermSchema, "TaxonomyTermPage")
 
 @blp.route("taxonomies")
 class Taxonomies(MethodView):
-    @blp.arguments(TaxonomyListArgs, **QUERY)
+    @blp.arguments(TaxonomyListArgs(), **QUERY)
     @blp.response(200, TaxonomyPage)
     @blp.alt_response(200, **ndjson_doc(TaxonomySchema, "taxonomy"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")
@@ -47,7 +47,7 @@ class TaxonomyById(MethodView):
 
 @blp.route("taxonomy_terms")
 class TaxonomyTerms(MethodView):
-    @blp.arguments(TaxonomyTermListArgs, **QUERY)
+    @blp.arguments(TaxonomyTermListArgs(), **QUERY)
     @blp.response(200, TaxonomyTermPage)
     @blp.alt_response(200, **ndjson_doc(TaxonomyTermSchema, "taxonomy term"))
     @blp.alt_response(422, description="A query parameter is invalid or unknown.")

@@ -64,7 +64,7 @@ class Webhooks(MethodView):
 
     @documented(blp, (422, "A query parameter is invalid or unknown."))
     @require(*SCOPES)
-    @blp.arguments(PageArgs, **QUERY)
+    @blp.arguments(PageArgs(), **QUERY)
     @blp.response(200, WebhookPage)
     def get(self, args):
         """List this key's webhooks, each `active` or `disabled` (with the reason)."""
@@ -104,7 +104,7 @@ class WebhookSecret(MethodView):
 class WebhookDeliveries(MethodView):
     @documented(blp, (404, "No webhook of this key has this id."), (422, "A query parameter is invalid or unknown."))
     @require(*SCOPES)
-    @blp.arguments(PageArgs, **QUERY)
+    @blp.arguments(PageArgs(), **QUERY)
     @blp.response(200, DeliveryPage)
     def get(self, args, webhook_id: uuid.UUID):
         """Every delivery to this webhook and every attempt at it (time, status, duration)."""

@@ -26,7 +26,7 @@ from itertools import chain
 from typing import cast
 
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, insert, inspect, select, update
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, scoped_session
 from sqlalchemy.pool import NullPool
 
 from models import Base, DirectoryVersion, utcnow
@@ -51,6 +51,24 @@ def current(session: Session | Connection) -> Version:
     a Connection skips the ORM, for the hot path of every public read)."""
     row = session.execute(_CURRENT).first()
     return Version(row.tag, row.changed_at) if row else Version("initial", NEVER)
+
+
+_SEEN = "occh_directory_version_seen"  # Session.info: (transaction, Version) read in it
+
+
+def seen(session: Session | scoped_session) -> Version:
+    """The version as the session's current transaction sees it, read once per transaction:
+    the ranking index and the search's word caches (core.ranking, core.search) ask for it
+    several times while they answer one request. A transaction that writes bumps the version
+    at its commit, and the next transaction reads it again."""
+    real = session() if isinstance(session, scoped_session) else session
+    transaction = real.get_transaction()
+    memo = real.info.get(_SEEN)
+    if transaction is not None and memo is not None and memo[0] is transaction:
+        return memo[1]
+    version = current(real)  # begins a transaction when none is open
+    real.info[_SEEN] = (real.get_transaction(), version)
+    return version
 
 
 class VersionReader:

@@ -64,6 +64,8 @@ from models import SearchChange, ServiceSearch
 if TYPE_CHECKING:  # for annotations only: loaded when first used (see _tantivy)
     import tantivy
 
+log = logging.getLogger(__name__)
+
 # The text fields and their weights, as FTS5's bm25() weighs them (core.search.SQLITE_WEIGHTS).
 FIELD_WEIGHTS = {
     "name_text": 10.0,
@@ -173,7 +175,7 @@ class TantivyRanker:
         (the caller ranks in the database meanwhile: a first search never waits for a build
         that would outlast a worker's timeout)."""
         with self._lock:
-            version = directory_version.current(session).tag
+            version = directory_version.seen(session).tag
             state = self._state
             if state is None:
                 if self._building:
@@ -206,7 +208,7 @@ class TantivyRanker:
                     built.version = None  # caught up at the next search
                     self._replace(built)
             except Exception:  # the next search tries again; the database ranks meanwhile
-                logging.getLogger(__name__).exception("building the Tantivy index failed")
+                log.exception("building the Tantivy index failed")
             finally:
                 self._building = False
 
@@ -215,7 +217,7 @@ class TantivyRanker:
     def rebuild(self, session: Session) -> _State:
         """Build the index again from the database (what a rebuild marker asks)."""
         with self._lock:
-            version = directory_version.current(session).tag
+            version = directory_version.seen(session).tag
             state = self._build(session)
             state.version = version
             self._replace(state)
@@ -286,6 +288,9 @@ class TantivyRanker:
             now = time.monotonic()
             state.gaps = {seq: now for seq in window - seen if seq > oldest}
         state.build_seconds = time.perf_counter() - started
+        log.info(
+            "ranking index of %d services built in %.1f s (process %d)", documents, state.build_seconds, os.getpid()
+        )
         return state
 
     def _catch_up(self, session: Session, state: _State) -> bool:

@@ -269,9 +269,34 @@ def _has_hits(session: Session, word: str) -> bool:
     return session.execute(text(sql), {"q": f'"{word}"'}).first() is not None
 
 
+class WordCache:
+    """What a look-up answered for a word, per database, while the directory's data version
+    stays the same (core.directory_version.seen): a write anywhere moves the version and
+    empties it. At most `size` words are kept; past that it starts again empty."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._by_engine: weakref.WeakKeyDictionary[Engine, tuple[str, dict]] = weakref.WeakKeyDictionary()
+
+    def words(self, session: Session) -> dict:
+        """This database's answers at the version the session sees (a dict to read and fill)."""
+        from core.directory_version import seen
+
+        engine = session.get_bind().engine
+        tag = seen(session).tag
+        found = self._by_engine.get(engine)
+        if found is None or found[0] != tag or len(found[1]) >= self.size:
+            found = self._by_engine[engine] = (tag, {})
+        return found[1]
+
+
+_corrected = WordCache()
+
+
 def corrections(session: Session, parsed: ParsedQuery) -> list[str]:
     """Words of the directory close to the query words it does not know ("asthama" -> "asthma"),
-    and splits of run-together words ("carseat" -> "car", "seat")."""
+    and splits of run-together words ("carseat" -> "car", "seat"). Each word's answer is kept
+    until the directory changes (`WordCache`)."""
     unknown = [
         w
         for w in parsed.content_words
@@ -279,18 +304,22 @@ def corrections(session: Session, parsed: ParsedQuery) -> list[str]:
     ]
     if not unknown:
         return []
-    known = set(session.scalars(select(SearchWord.word).where(SearchWord.word.in_(unknown))))
-    found: list[str] = []
-    for word in unknown:
-        if word in known or _has_hits(session, word):
-            continue
-        candidates = _typo_candidates(session, word)
-        best = min((edit_distance(word, c) for c in candidates), default=None)
-        if best is not None and best <= allowed_typos(word):
-            found.extend(sorted(c for c in candidates if edit_distance(word, c) == best))
-        else:
-            found.extend(_split(session, word))
-    return found
+    cache = _corrected.words(session)
+    new = [word for word in dict.fromkeys(unknown) if word not in cache]
+    if new:
+        known = set(session.scalars(select(SearchWord.word).where(SearchWord.word.in_(new))))
+        for word in new:
+            cache[word] = [] if word in known or _has_hits(session, word) else _correct(session, word)
+    return [correction for word in unknown for correction in cache[word]]
+
+
+def _correct(session: Session, word: str) -> list[str]:
+    """The directory's words closest to a word it does not know, or the two known words it runs together."""
+    candidates = _typo_candidates(session, word)
+    best = min((edit_distance(word, c) for c in candidates), default=None)
+    if best is not None and best <= allowed_typos(word):
+        return sorted(c for c in candidates if edit_distance(word, c) == best)
+    return _split(session, word)
 
 
 SUGGESTION_CANDIDATES = 5000

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import search
@@ -83,13 +83,11 @@ ORGANIZATION_BRIEF = ["id", "name", "alternate_name", "description", "email", "w
 PROGRAM_BRIEF = ["id", "organization_id", "name", "alternate_name", "description", "slug"]
 
 
-def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
-    """Brief service records by id, each with its organization and program, from one query:
-    the shape of `schemas.hsds.ServiceListItemSchema`, as JSON-ready values, empty values left out."""
-    if not ids:
-        return {}
+def _brief_statement():
+    """The one query of `service_rows`, built once: the service's list columns, its
+    organization's and its program's brief columns, for the ids bound as `ids`."""
     org, prog = Organization.__table__, Program.__table__
-    stmt = (
+    return (
         select(
             *SERVICE_COLUMNS,
             *(org.c[name].label(f"organization.{name}") for name in ORGANIZATION_BRIEF),
@@ -100,28 +98,43 @@ def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict
                 prog, prog.c.id == Service.program_id
             )
         )
-        .where(Service.id.in_(ids))
+        .where(Service.id.in_(bindparam("ids", expanding=True)))
     )
+
+
+_BRIEF = _brief_statement()
+# Where each column of `_BRIEF` goes: (record key, or None for the nested record's key, name).
+_BRIEF_KEYS = [
+    (prefix, name) if name else (None, prefix)
+    for prefix, _, name in (column.key.partition(".") for column in _BRIEF.selected_columns)
+]
+_BRIEF_ID = _BRIEF_KEYS.index((None, "id"))
+
+
+def service_rows(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Brief service records by id, each with its organization and program, from one query:
+    the shape of `schemas.hsds.ServiceListItemSchema`, as JSON-ready values, empty values left out."""
+    if not ids:
+        return {}
     out: dict[uuid.UUID, dict] = {}
-    for row in session.execute(stmt).mappings():
+    for row in session.execute(_BRIEF, {"ids": ids}):
         record: dict = {}
         nested: dict[str, dict] = {"organization": {}, "program": {}}
-        for key, value in row.items():
+        for (prefix, name), value in zip(_BRIEF_KEYS, row, strict=True):
             if value is None or value == "":
                 continue
             if isinstance(value, uuid.UUID):
                 value = str(value)
             elif isinstance(value, (datetime, date)):
                 value = value.isoformat()
-            prefix, _, name = key.partition(".")
-            if name:
-                nested[prefix][name] = value
+            if prefix is None:
+                record[name] = value
             else:
-                record[key] = value
+                nested[prefix][name] = value
         for name, values in nested.items():
             if values:
                 record[name] = values
-        out[row["id"]] = record
+        out[row[_BRIEF_ID]] = record
     return out
 
 

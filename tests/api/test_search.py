@@ -103,6 +103,16 @@ def test_a_change_is_searchable_as_soon_as_the_write_returns(app, client):
     assert ids(client, "/services", search="dance") == [service_id]
 
 
+def test_a_typo_is_forgiven_as_soon_as_the_word_it_misses_is_written(app, client):
+    # Each word's correction is kept until the directory changes: the first search finds no
+    # word close to "zumbba"; once "Zumba" is written, the same search finds it.
+    assert top(client, "zumbba") == []
+    service_id = save(app, name="Zumba for toddlers")
+    assert ids(client, "/services", search="zumbba") == [service_id]
+    save(app, id=service_id, name="Dance for toddlers")
+    assert ids(client, "/services", search="zumbba") == []
+
+
 def test_program_and_service_at_location_search(app, client):
     programs = client.get("/programs", query_string={"search": "peeling paint"}).get_json()["contents"]
     assert programs[0]["slug"] == "healthy-homes"
