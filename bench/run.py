@@ -723,6 +723,11 @@ def write_results_section(run: dict) -> None:
         f"totals exact up to {os.environ.get('EXACT_COUNT_LIMIT', '10000')} matches (EXACT_COUNT_LIMIT)",
         f"- 1-minute load average before / after: {run['loadavg']['before']:.2f} / {run['loadavg']['after']:.2f}",
         f"- worker memory (VmRSS after the run, MiB): {memory_text(run['worker_memory_mib'])}",
+        *(
+            [f"- ranking index built by each worker in {', '.join(f'{b:.1f}' for b in run['index_build_s'])} s"]
+            if run.get("index_build_s")
+            else []
+        ),
         "",
         *table(run["results"]),
         "",
