@@ -67,6 +67,10 @@ TARGET_P99_MS = 50.0
 TARGET_MIXED_RATIO = 0.25
 TARGET_REPEATED_RATIO = 0.70
 TARGET_SERVICES = 50_000
+# Issue 15's targets at a million services: p99 per class and resident memory per worker.
+TARGET_LARGE_SERVICES = 1_000_000
+TARGET_LARGE_P99_MS = 100.0
+TARGET_LARGE_MEMORY_MB = 300.0
 PER_PAGE = 20
 CLASSES = ["selective", "common", "phrase", "typo", "filters", "filters_words", "near_me"]
 # The same common search again and again: from the result cache, and revalidated (304).
@@ -609,20 +613,34 @@ def machine() -> dict:
     return info
 
 
-def verdict(results: dict[str, dict], n: int) -> dict:
+def verdict(results: dict[str, dict], n: int, memory: dict[str, list[float]] | None = None) -> dict:
+    """Issue 15's targets for this size: at 50,000 services p99 <= 50 ms per class and mixed >=
+    25% of the ceiling; at 1,000,000 p99 <= 100 ms per class and <= 300 MB per worker. A class
+    with requests that wrk gave up on (its 2 s timeout) is over the p99 target whatever the p99
+    of the requests that finished."""
+    large = n >= TARGET_LARGE_SERVICES
+    p99_target = TARGET_LARGE_P99_MS if large else TARGET_P99_MS
     ceiling = results["ceiling"]["rps"]
-    slow = [c for c in CLASSES + ["mixed"] if results[c]["p99_ms"] > TARGET_P99_MS]
+    slow = [
+        c for c in CLASSES + ["mixed"] if results[c]["p99_ms"] > p99_target or results[c]["errors"].get("timeout", 0)
+    ]
     ratio = results["mixed"]["rps"] / ceiling if ceiling else 0.0
     repeated = {c: round(results[c]["rps"] / ceiling, 3) if ceiling else 0.0 for c in REPEATED_CLASSES if c in results}
-    return {
+    found = {
+        "p99_target_ms": p99_target,
         "p99_ok": not slow,
         "p99_over_target": slow,
         "mixed_ratio": round(ratio, 3),
         "mixed_ratio_ok": ratio >= TARGET_MIXED_RATIO,
         "repeated_ratios": repeated,
         "repeated_ratio_ok": bool(repeated) and all(r >= TARGET_REPEATED_RATIO for r in repeated.values()),
-        "at_target_size": n == TARGET_SERVICES,
+        "at_target_size": n in (TARGET_SERVICES, TARGET_LARGE_SERVICES),
+        "large": large,
     }
+    if large and memory and memory.get("search"):
+        largest_mb = max(memory["search"]) * 1.048576  # MiB -> MB
+        found.update(memory_mb=round(largest_mb, 1), memory_ok=largest_mb <= TARGET_LARGE_MEMORY_MB)
+    return found
 
 
 def table(results: dict[str, dict]) -> list[str]:
@@ -645,17 +663,26 @@ def table(results: dict[str, dict]) -> list[str]:
 
 def verdict_lines(v: dict) -> list[str]:
     size = (
-        ""
-        if v["at_target_size"]
-        else " (the targets are set at 50,000 services; this run is another N; at 1,000,000 the targets are "
-        "p99 <= 100 ms and mixed >= 20% of the ceiling, on PostgreSQL)"
+        "" if v["at_target_size"] else " (issue 15 sets them at 50,000 and 1,000,000 services; this run is another N)"
     )
     p99 = "met" if v["p99_ok"] else "NOT met: " + ", ".join(v["p99_over_target"])
     ratio = "met" if v["mixed_ratio_ok"] else "NOT met"
     return [
         f"Targets{size}:",
-        f"- p99 <= {TARGET_P99_MS:.0f} ms for every query class: {p99}",
-        f"- mixed throughput >= {TARGET_MIXED_RATIO:.0%} of the ceiling: {ratio} ({v['mixed_ratio']:.1%})",
+        f"- p99 <= {v.get('p99_target_ms', TARGET_P99_MS):.0f} ms for every query class "
+        f"(a class with wrk timeouts is over it): {p99}",
+        *(
+            [
+                f"- worker memory <= {TARGET_LARGE_MEMORY_MB:.0f} MB: "
+                + ("met" if v["memory_ok"] else "NOT met")
+                + f" (largest worker {v['memory_mb']:.0f} MB)"
+            ]
+            if "memory_ok" in v
+            else []
+        ),
+        f"- mixed throughput >= {TARGET_MIXED_RATIO:.0%} of the ceiling"
+        + (" (a 50,000-service target)" if v.get("large") else "")
+        + f": {ratio} ({v['mixed_ratio']:.1%})",
         f"- repeated query >= {TARGET_REPEATED_RATIO:.0%} of the ceiling: "
         + (
             ("met" if v.get("repeated_ratio_ok") else "NOT met")
@@ -829,7 +856,7 @@ def bench_engine(engine: str, args, info: dict) -> dict:
         "results": results,
         "urls": checked,
     }
-    run["verdict"] = verdict(results, args.services)
+    run["verdict"] = verdict(results, args.services, memory)
     if compared:
         run["datasette"] = compared
         run["verdict"].update(datasette_verdict(results, compared))
