@@ -411,7 +411,13 @@ class Server:
     """gunicorn as `make serve` runs it: sync workers, one per core."""
 
     def __init__(
-        self, database_url: str, workers: int, log: Path, result_cache: bool = False, ranker: str | None = None
+        self,
+        database_url: str,
+        workers: int,
+        log: Path,
+        result_cache: bool = False,
+        ranker: str | None = None,
+        index_dir: str | None = None,
     ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -431,6 +437,9 @@ class Server:
         env.pop("REDIS_URL", None)  # the in-process result cache: nothing else to measure
         if ranker:
             env["SEARCH_RANKER"] = ranker
+        if index_dir:
+            Path(index_dir).mkdir(parents=True, exist_ok=True)
+            env["SEARCH_INDEX_DIR"] = str(Path(index_dir).resolve())
         cmd = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
         self.handle = log.open("w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
@@ -741,7 +750,8 @@ def write_results_section(run: dict) -> None:
         f"## {run['engine']}, {run['services']:,} services" + (", SEARCH_RANKER=sql" if run["ranker"] == "sql" else ""),
         "",
         f"- date: {run['date']}",
-        f"- ranker: SEARCH_RANKER={run['ranker']}",
+        f"- ranker: SEARCH_RANKER={run['ranker']}; ranking index "
+        + (f"in files (SEARCH_INDEX_DIR={run['index_dir']})" if run.get("index_dir") else "in memory"),
         f"- machine: {m['nproc']} cores, {m['memory']} RAM, {m['cpu']}; Linux {m['kernel']}; Python {m['python']}",
         f"- database: {run['database_description']}; load rate {load_text}",
         f"- server: {m['gunicorn']}, {run['workers']} sync workers; client: {m['wrk']}, "
@@ -796,7 +806,9 @@ def bench_engine(engine: str, args, info: dict) -> dict:
     description = database.describe()
     queries = query_set()
     everything = mixed(queries)
-    server = Server(database.url, args.workers, OUT / f"gunicorn-{engine}.log", ranker=args.ranker)
+    server = Server(
+        database.url, args.workers, OUT / f"gunicorn-{engine}.log", ranker=args.ranker, index_dir=args.index_dir
+    )
     results: dict[str, dict] = {}
     memory: dict[str, list[float]] = {}
     load_before = os.getloadavg()[0]
@@ -852,6 +864,7 @@ def bench_engine(engine: str, args, info: dict) -> dict:
         "loadavg": {"before": round(load_before, 2), "after": round(load_after, 2)},
         "worker_memory_mib": memory,
         "index_build_s": getattr(server, "index_build_s", None),
+        "index_dir": args.index_dir,
         "ranker": args.ranker or os.environ.get("SEARCH_RANKER") or "tantivy (default)",
         "results": results,
         "urls": checked,
@@ -1003,6 +1016,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-results-md", action="store_true", help="do not rewrite bench/RESULTS.md")
     parser.add_argument(
         "--ranker", choices=["tantivy", "sql"], default=None, help="SEARCH_RANKER for the API (default: the app's)"
+    )
+    parser.add_argument(
+        "--index-dir",
+        default=None,
+        help="SEARCH_INDEX_DIR for the API: each worker keeps its ranking index in files under it (default: in memory)",
     )
     parser.add_argument(
         "--datasette",
