@@ -170,6 +170,23 @@ def test_search_reindex_on_a_fresh_database(empty_app):
         assert tantivy["total_items"] == sql["total_items"]
 
 
+def test_reindex_ranking_only_rebuilds_every_process_index_and_keeps_the_rows(tantivy_app, tantivy_client):
+    ids(tantivy_client, "asthma")
+    with tantivy_app.app_context():
+        built = ranking.ranker(db.session)._state
+        before = db.session.scalar(select(func.max(SearchChange.seq)))
+    result = tantivy_app.test_cli_runner().invoke(args=["search", "reindex", "--ranking-only"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Kept the search rows; ranking index of ")
+    with tantivy_app.app_context():
+        # One rebuild marker and no row written again.
+        logged = db.session.scalars(select(SearchChange.service_id).where(SearchChange.seq > before)).all()
+        assert logged == [None]
+    assert ids(tantivy_client, "asthma")
+    with tantivy_app.app_context():
+        assert ranking.ranker(db.session)._state is not built
+
+
 def test_a_rebuild_marker_rebuilds_every_process_index(tantivy_app, tantivy_client):
     ids(tantivy_client, "asthma")
     with tantivy_app.app_context():
