@@ -96,6 +96,10 @@ BUILD_HEAP = 64_000_000
 WRITER_HEAP = 15_000_000
 # At most this many results beyond the page are read to order a tie at its end by service id.
 TIE_WINDOW = 1_000
+# The reads before it, past the page: a short tie costs a short read.
+TIE_STEPS = (50,)
+# Match counts kept per searcher (see _State.counts).
+COUNTS_KEPT = 1_000
 
 
 def _tantivy():
@@ -162,6 +166,9 @@ class _State:
     built_at: float = 0.0
     build_seconds: float = 0.0
     path: Path | None = None  # the index's folder (SEARCH_INDEX_DIR), None in memory
+    # Match counts read with this searcher, by query (a page's first read counts its matches
+    # too, and the page's total is then not read again); emptied when the searcher changes.
+    counts: dict[tuple, int] = field(default_factory=dict)
 
 
 class TantivyRanker:
@@ -365,6 +372,7 @@ class TantivyRanker:
         state.writer.commit()
         state.index.reload()
         state.searcher = state.index.searcher()
+        state.counts.clear()
         state.documents = state.searcher.num_docs
 
     def _document(self, row, words: _Stemmer):
@@ -410,13 +418,20 @@ class TantivyRanker:
         wanted = limit + offset
         if wanted <= 0:
             return []
-        # Read one result past the page; when the page's last score is tied with it, read again
-        # up to TIE_WINDOW past the page (at once: a search costs about the same for any short
-        # page, and a common word in a large directory ties thousands), so that a tie is ordered whole.
-        hits = searcher.search(query, wanted + 1, count=False).hits
-        if len(hits) > wanted and hits[-1][0] == hits[wanted - 1][0]:
-            last = hits[wanted - 1][0]
-            hits = [hit for hit in searcher.search(query, wanted + TIE_WINDOW, count=False).hits if hit[0] >= last]
+        # Read one result past the page; while the page's last score is tied with the last result
+        # read, read again, further (TIE_STEPS, then up to TIE_WINDOW past the page: a common word
+        # in a large directory ties thousands), so that a tie is ordered whole.
+        # The first read counts the matches as well: the page's total is asked next, and
+        # counting apart would walk the same matches again.
+        first = searcher.search(query, wanted + 1, count=True)
+        self._remember_count(state, terms, tag_groups, first.count)  # type: ignore[attr-defined]
+        hits = first.hits
+        for extra in (*TIE_STEPS, TIE_WINDOW):
+            if len(hits) <= wanted or hits[-1][0] != hits[wanted - 1][0]:
+                break
+            hits = searcher.search(query, wanted + extra, count=False).hits
+        last = hits[wanted - 1][0] if len(hits) >= wanted else None
+        hits = [hit for hit in hits if last is None or hit[0] >= last]  # only the page and its tie
         scored = [(score, uuid.UUID(searcher.doc(address)["service_id"][0])) for score, address in hits]
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
         return [(service_id, score) for score, service_id in scored[offset:wanted]]
@@ -426,9 +441,23 @@ class TantivyRanker:
         state = self.ready(session)
         if state is None:
             return None
+        known = state.counts.get(_count_key(terms, tag_groups))
+        if known is not None:
+            return known
         result = state.searcher.search(self.query(state, terms, tag_groups), 1, count=True)
         # tantivy 0.27's stub leaves out SearchResult.count (the extension module has it).
-        return result.count  # type: ignore[attr-defined]
+        return self._remember_count(state, terms, tag_groups, result.count)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _remember_count(state: _State, terms: list[str], tag_groups: list[list[str]], count: int) -> int:
+        if len(state.counts) >= COUNTS_KEPT:
+            state.counts.clear()
+        state.counts[_count_key(terms, tag_groups)] = count
+        return count
+
+
+def _count_key(terms: list[str], tag_groups: list[list[str]]) -> tuple:
+    return tuple(terms), tuple(tuple(group) for group in tag_groups)
 
 
 _rankers: weakref.WeakKeyDictionary[Engine, TantivyRanker] = weakref.WeakKeyDictionary()

@@ -9,6 +9,7 @@ on a fresh database and the search answers the same ids.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -143,6 +144,30 @@ def test_two_apps_on_one_database_see_each_others_writes(tantivy_app, tantivy_cl
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_the_total_follows_a_write_at_once(tantivy_app, tantivy_client):
+    # A page's first read also counts its matches, kept for the page's total until the index
+    # changes: the totals before and after a write must each be right.
+    assert page(tantivy_client, "quokka")["total_items"] == 0
+    made = save(tantivy_app, name="Quokka care")
+    found = page(tantivy_client, "quokka")
+    assert found["total_items"] == 1 and [s["id"] for s in found["contents"]] == [made]
+    again = save(tantivy_app, name="Quokka cubs")
+    # A stream reads the count first: it must not be the one kept from before the write.
+    streamed = tantivy_client.get("/services", query_string={"search": "quokka", "format": "ndjson"})
+    assert sorted(json.loads(line)["id"] for line in streamed.get_data(as_text=True).splitlines()) == sorted(
+        [made, again]
+    )
+    assert page(tantivy_client, "quokka")["total_items"] == 2
+
+
+def test_a_tie_across_the_page_end_is_ordered_by_service_id(tantivy_app, tantivy_client):
+    # Sixty services alike tie on every score: each page is the next twenty by service id,
+    # as on the database's ranking, whatever the index's own order.
+    made = sorted(save(tantivy_app, name="Wombat walk") for _ in range(60))
+    pages = [ids(tantivy_client, "wombat", 20, page=n) for n in (1, 2, 3)]
+    assert pages == [made[:20], made[20:40], made[40:]]
 
 
 def test_every_change_to_a_search_row_is_logged(tantivy_app):
