@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from served import Served
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -76,8 +76,10 @@ def paths_for(urls: list[str]) -> list[str]:
     return out
 
 
-class DatasetteServer:
+class DatasetteServer(Served):
     """`datasette serve --immutable <db>`: one process (asyncio), SQL on its thread pool."""
+
+    name = "datasette"
 
     def __init__(self, db_path: Path, port: int, workdir: Path, log: Path, sql_threads: int = 3):
         self.port = port
@@ -119,19 +121,7 @@ class DatasetteServer:
         self.proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                sys.exit(f"bench/datasette.py: datasette exited ({self.proc.returncode}); see {self.log}")
-            try:
-                with urllib.request.urlopen(self.base + "/-/versions.json", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        self.stop()
-        sys.exit(f"bench/datasette.py: datasette did not answer within {timeout:.0f} s; see {self.log}")
+        self.wait_answers("/-/versions.json", timeout)
 
     def plugins(self) -> list:
         with urllib.request.urlopen(self.base + "/-/plugins.json", timeout=10) as response:
@@ -159,13 +149,3 @@ class DatasetteServer:
             if line.startswith("VmRSS:"):
                 return round(int(line.split()[1]) / 1024, 1)
         return 0.0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.handle.close()

@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -60,6 +59,7 @@ if (
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 import generate  # noqa: E402  (bench/generate.py: the vocabulary the queries are built from)
+from served import Served, tail  # noqa: E402  (bench/served.py)
 
 from api.config import TEST_DATA_ENCRYPTION_KEY  # noqa: E402
 
@@ -407,8 +407,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
+class Server(Served):
     """gunicorn as `make serve` runs it: sync workers, one per core."""
+
+    name = "gunicorn"
 
     def __init__(
         self,
@@ -445,19 +447,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                sys.exit(f"bench/run.py: gunicorn exited ({self.proc.returncode}):\n{tail(self.log)}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        self.stop()
-        sys.exit(f"bench/run.py: gunicorn did not answer /healthz within {timeout:.0f} s:\n{tail(self.log)}")
+        self.wait_answers("/healthz", timeout)
 
     def wait_ranked(self, timeout: float = 1800) -> float:
         """With SEARCH_RANKER=tantivy, search until every worker has logged that its ranking
@@ -506,23 +496,6 @@ class Server:
             if found:
                 sizes.append(round(int(found.group(1)) / 1024, 1))
         return sorted(sizes)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # the master stops its workers
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.handle.close()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def check_urls(base: str, queries: dict[str, list[str]]) -> dict[str, list[dict]]:

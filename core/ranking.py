@@ -418,11 +418,10 @@ class TantivyRanker:
         wanted = limit + offset
         if wanted <= 0:
             return []
-        # Read one result past the page; while the page's last score is tied with the last result
-        # read, read again, further (TIE_STEPS, then up to TIE_WINDOW past the page: a common word
-        # in a large directory ties thousands), so that a tie is ordered whole.
-        # The first read counts the matches as well: the page's total is asked next, and
-        # counting apart would walk the same matches again.
+        # Read one result past the page, counting the matches too (the page's total is asked
+        # next; counting apart would walk them again). While the page's last score ties with the
+        # last result read, read further (TIE_STEPS, then TIE_WINDOW past the page), so that a
+        # tie is ordered whole.
         first = searcher.search(query, wanted + 1, count=True)
         self._remember_count(state, terms, tag_groups, first.count)  # type: ignore[attr-defined]
         hits = first.hits
